@@ -1,0 +1,95 @@
+"""Local backend: each runner lives in its own bubblewrap namespaces, no Docker needed.
+
+Isolation: new user, pid, net (loopback only), ipc, uts and cgroup namespaces; a
+read-only view of /usr and a few /etc files; private size-capped tmpfs for /work, /tmp
+and /dev/shm; no capabilities; nested user namespaces disabled. When the service runs as
+root, bwrap itself is started as `nobody`, so nothing in the sandbox maps to root.
+Memory, CPU, processes and output are bounded by rlimits set by the runner.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+
+from service.sandbox.base import SandboxError
+from service.sandbox.pool import WarmPool
+from service.sandbox.protocol import BOOTSTRAP, PipeTransport, RunnerClient
+
+NOBODY = 65534
+# Just what toolchains need from /etc; the service's own config stays invisible.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "java-17-openjdk",
+             "ssl/certs", "localtime")
+
+
+def bwrap_argv(work_mb: int) -> list[str]:
+    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1", "--die-with-parent",
+            "--new-session", "--uid", str(NOBODY), "--gid", str(NOBODY),
+            "--hostname", "sandbox", "--cap-drop", "ALL",
+            "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        target = os.path.join("/", name)
+        if os.path.islink(target):
+            argv += ["--symlink", os.readlink(target), target]
+        elif os.path.isdir(target):
+            argv += ["--ro-bind", target, target]
+    for name in ETC_FILES:
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev",
+             "--size", str(work_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/work",
+             "--size", str(64 * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
+             "--size", str(64 * 1024 * 1024), "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--chdir", "/work", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+             "/usr/bin/python3", "-c", BOOTSTRAP]
+    return argv
+
+
+class LocalRunner:
+    def __init__(self, proc: subprocess.Popen[bytes], client: RunnerClient) -> None:
+        self.proc = proc
+        self.client = client
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # already gone
+        self.proc.wait()
+        self.client.transport.close()
+
+
+def launch_local(work_mb: int) -> LocalRunner:
+    if shutil.which("bwrap") is None:
+        raise SandboxError("bubblewrap (bwrap) is not installed")
+    drop = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if os.geteuid() == 0 else {}
+    proc = subprocess.Popen(
+        bwrap_argv(work_mb), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+        start_new_session=True, env={"PATH": "/usr/bin:/bin"}, **drop,  # type: ignore[arg-type]
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    transport = PipeTransport(os.dup(proc.stdin.fileno()), os.dup(proc.stdout.fileno()))
+    proc.stdin.close()
+    proc.stdout.close()
+    runner = LocalRunner(proc, RunnerClient(transport))
+    try:
+        runner.client.start({"nproc_rlimit": True}, timeout_s=30)
+    except SandboxError:
+        runner.kill()
+        raise
+    return runner
+
+
+class LocalSandbox:
+    name = "local"
+
+    def __init__(self, pool_size: int = 2, max_jobs: int = 500, work_mb: int = 512) -> None:
+        self.pool = WarmPool(lambda: launch_local(work_mb), size=pool_size, max_jobs=max_jobs)
+        self.pool.start()
+
+    def session(self):  # type: ignore[no-untyped-def]
+        return self.pool.session()
+
+    def close(self) -> None:
+        self.pool.close()

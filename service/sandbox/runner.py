@@ -1,0 +1,292 @@
+"""In-sandbox runner: the PID 1 of every sandbox (a Docker container or a bwrap namespace).
+
+Standard library only: it is sent over stdin to a bare `python3` inside the sandbox
+(see protocol.BOOTSTRAP), so the image never has to be rebuilt when it changes.
+
+It reads length-prefixed JSON frames on stdin and answers each on stdout:
+  put   {files}                        write files into /work/build
+  run   {argv, dir, files, stdin, env, limits, channel}  run one program, measure it
+  reset {}                             kill every process, wipe writable dirs
+Being PID 1 matters: the kernel ignores SIGKILL sent to a namespace's init from inside,
+so a program cannot kill its runner, and kill(-1) reaches every process it left behind.
+"""
+
+import base64
+import ctypes
+import json
+import math
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+WORK = "/work"
+BUILD = WORK + "/build"
+RUN = WORK + "/run"
+SCRATCH_DIRS = (WORK, "/tmp", "/dev/shm")
+STDERR_KEEP = 64 * 1024
+MB = 1024 * 1024
+
+
+def read_exact(n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(0, n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def read_frame():
+    (size,) = struct.unpack(">I", read_exact(4))
+    return json.loads(read_exact(size))
+
+
+def write_frame(obj):
+    data = json.dumps(obj).encode()
+    data = struct.pack(">I", len(data)) + data
+    while data:
+        data = data[os.write(1, data):]
+
+
+def safe_name(name):
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise ValueError("bad file name: %r" % name)
+    return name
+
+
+def write_files(directory, files):
+    for name, content in files.items():
+        with open(os.path.join(directory, safe_name(name)), "w", encoding="utf-8") as f:
+            f.write(content)
+
+
+def make_preexec(limits, nproc):
+    cpu = max(1, math.ceil(limits["cpu_time_s"]))
+    mem = limits["memory_mb"] * MB
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max(64 * MB, 2 * limits["output_kb"] * 1024),) * 2)
+        resource.setrlimit(resource.RLIMIT_STACK, (min(mem, 256 * MB),) * 2)
+        if limits.get("address_space", True):
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        if nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits["pids"], limits["pids"]))
+        for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+
+    return preexec
+
+
+def kill_all(deadline_s=2.0):
+    """Kill every process but ourselves and reap them. True when none is left."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            while True:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+        except ChildProcessError:
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def fresh_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+
+
+class Capture:
+    """Drains a child's stdout, stderr and result channel under an output cap."""
+
+    def __init__(self, fds, cap):
+        self.bufs = {fd: bytearray() for fd in fds}
+        self.open = set(fds)
+        self.cap = cap
+        self.total = 0
+        self.exceeded = False
+
+    def pump(self, timeout, out_fd, err_fd, wake_fd=None):
+        """Read what is ready; True when wake_fd (the child's pidfd) fired."""
+        watch = list(self.open) + ([wake_fd] if wake_fd is not None else [])
+        if not watch:
+            time.sleep(timeout)
+            return False
+        ready, _, _ = select.select(watch, [], [], timeout)
+        for fd in ready:
+            if fd == wake_fd:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.open.discard(fd)
+                continue
+            if fd in (out_fd, err_fd):
+                self.total += len(chunk)
+                if self.total > self.cap:
+                    self.exceeded = True
+            keep = STDERR_KEEP if fd == err_fd else self.cap
+            room = keep - len(self.bufs[fd])
+            if room > 0:
+                self.bufs[fd] += chunk[:room]
+        return wake_fd in ready
+
+
+def open_pidfd(pid):
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # gVisor and old kernels: fall back to polling
+        return None
+
+
+def spawn(req, nproc):
+    limits = req["limits"]
+    cwd = BUILD if req.get("dir") == "build" else RUN
+    if cwd == RUN:
+        fresh_dir(RUN)
+    write_files(cwd, req.get("files", {}))
+    stdin_path = WORK + "/.stdin"
+    with open(stdin_path, "wb") as f:
+        f.write(req.get("stdin", "").encode())
+    stdin = open(stdin_path, "rb")
+    os.unlink(stdin_path)  # the program gets the data, never a path to find it by
+    chan_r, chan_w = os.pipe()
+    env = dict(req.get("env", {}))
+    env["RLEF_CHANNEL_FD"] = str(chan_w)
+    proc = subprocess.Popen(
+        req["argv"], cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, pass_fds=(chan_w,), start_new_session=True,
+        preexec_fn=make_preexec(limits, nproc),
+    )
+    stdin.close()
+    os.close(chan_w)
+    return proc, chan_r
+
+
+def run(req, nproc):
+    limits = req["limits"]
+    start = time.monotonic()
+    try:
+        proc, chan_r = spawn(req, nproc)
+    except OSError as e:  # e.g. ENOENT for a missing interpreter: the program never ran
+        return {"spawn_error": str(e), "exit_code": None, "signal": None, "wall_time_s": 0.0,
+                "cpu_time_s": 0.0, "max_rss_kb": 0, "timed_out": False,
+                "output_exceeded": False, "stdout": "", "stderr": "", "channel": ""}
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    cap = Capture([out_fd, err_fd, chan_r], limits["output_kb"] * 1024)
+    deadline = start + limits["wall_time_s"]
+    pidfd = open_pidfd(proc.pid)
+    timed_out = False
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        now = time.monotonic()
+        if cap.exceeded or now >= deadline:
+            timed_out = not cap.exceeded
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, status, rusage = os.wait4(proc.pid, 0)
+            break
+        poll = deadline - now if pidfd is not None else min(0.002, deadline - now)
+        cap.pump(poll, out_fd, err_fd, pidfd)
+    proc.returncode = status  # reaped by us; keeps Popen from waiting again
+    if pidfd is not None:
+        os.close(pidfd)
+    wall = time.monotonic() - start
+    # Whatever the program left running would hold the pipes open: kill it, then drain.
+    kill_all()
+    while cap.open:
+        cap.pump(0.01, out_fd, err_fd)
+    for f in (proc.stdout, proc.stderr):
+        f.close()
+    os.close(chan_r)
+    return {
+        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "wall_time_s": round(wall, 6),
+        "cpu_time_s": round(rusage.ru_utime + rusage.ru_stime, 6),
+        "max_rss_kb": rusage.ru_maxrss,
+        "timed_out": timed_out,
+        "output_exceeded": cap.exceeded,
+        "stdout": base64.b64encode(bytes(cap.bufs[out_fd])).decode(),
+        "stderr": base64.b64encode(bytes(cap.bufs[err_fd])).decode(),
+        "channel": base64.b64encode(bytes(cap.bufs[chan_r])).decode(),
+    }
+
+
+def leftovers():
+    found = []
+    for d in SCRATCH_DIRS:
+        try:
+            found += [os.path.join(d, n) for n in os.listdir(d)]
+        except OSError:
+            continue
+    return found
+
+
+def reset():
+    procs_gone = kill_all()
+    for d in SCRATCH_DIRS:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(d, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass  # reported below as a leftover, which retires the sandbox
+    left = leftovers()
+    os.makedirs(BUILD, exist_ok=True)
+    return {"clean": procs_gone and not left, "leftovers": left[:20]}
+
+
+def main():
+    # Non-dumpable: a same-uid program cannot ptrace us or open /proc/1/fd.
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    config = read_frame()
+    nproc = bool(config.get("nproc_rlimit"))
+    os.makedirs(BUILD, exist_ok=True)
+    write_frame({"ready": True, "pid": os.getpid(), "uid": os.getuid()})
+    while True:
+        try:
+            req = read_frame()
+        except EOFError:
+            return
+        op = req.get("op")
+        try:
+            if op == "run":
+                resp = run(req, nproc)
+            elif op == "put":
+                write_files(BUILD, req["files"])
+                resp = {"ok": True}
+            elif op == "reset":
+                resp = reset()
+            else:
+                resp = {"error": "unknown op %r" % op}
+        except Exception as e:  # answer, then let the host decide to retire us
+            resp = {"error": "%s: %s" % (type(e).__name__, e)}
+        write_frame(resp)
+
+
+if __name__ == "__main__":
+    main()

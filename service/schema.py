@@ -1,0 +1,137 @@
+"""Wire models shared by the service, its workers and the trainer.
+
+This is the only service module the trainer imports (with service.client).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Language = Literal["python", "cpp", "c", "javascript", "java", "rust", "go", "bash", "sql"]
+
+
+class Verdict(StrEnum):
+    accepted = "accepted"
+    wrong_answer = "wrong_answer"
+    runtime_error = "runtime_error"
+    time_limit_exceeded = "time_limit_exceeded"
+    memory_limit_exceeded = "memory_limit_exceeded"
+    output_limit_exceeded = "output_limit_exceeded"
+    compile_error = "compile_error"
+    skipped = "skipped"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limits(_Strict):
+    """Per-run limits. Defaults are safe; the server caps each at its configured maximum."""
+
+    cpu_time_s: float = Field(5.0, gt=0, description="CPU seconds, all threads together")
+    wall_time_s: float = Field(10.0, gt=0)
+    memory_mb: int = Field(512, ge=16)
+    output_kb: int = Field(1024, ge=1, description="stdout+stderr cap; the program is cut off")
+    pids: int = Field(64, ge=1, description="processes and threads the program may hold")
+
+
+Checker = Literal["tokens", "exact", "lines", "float", "unordered_lines", "program"]
+
+
+class StdioTest(_Strict):
+    type: Literal["stdio"] = "stdio"
+    stdin: str = ""
+    expected_stdout: str
+    checker: Checker = "tokens"
+    abs_tol: float = Field(1e-6, ge=0)
+    rel_tol: float = Field(1e-6, ge=0)
+    checker_code: str | None = Field(
+        None,
+        description="Python checker for checker='program': run as "
+        "`checker.py INPUT EXPECTED ACTUAL`; exit 0 accepts, stdout is its message.",
+    )
+
+
+class CallTest(_Strict):
+    type: Literal["call"] = "call"
+    entry_point: str = Field(min_length=1, max_length=200)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    expected: Any = None
+    abs_tol: float = Field(1e-6, ge=0)
+    rel_tol: float = Field(1e-6, ge=0)
+
+
+class AssertTest(_Strict):
+    type: Literal["assert"] = "assert"
+    code: str = Field(min_length=1)
+
+
+class SqlTest(_Strict):
+    type: Literal["sql"] = "sql"
+    setup_sql: str = ""
+    expected_rows: list[list[Any]]
+    ordered: bool = False
+
+
+Test = Annotated[StdioTest | CallTest | AssertTest | SqlTest, Field(discriminator="type")]
+
+FeedbackStyle = Literal["rlef", "plain"]
+
+
+class ExecuteRequest(_Strict):
+    id: str | None = Field(None, max_length=200, description="client id, echoed back")
+    language: Language
+    code: str
+    tests: list[Test] = Field(min_length=1)
+    limits: Limits = Limits()
+    stop_on_first_failure: bool = False
+    feedback_style: FeedbackStyle = "rlef"
+
+
+class CompileResult(BaseModel):
+    status: Literal["ok", "error", "skipped"]
+    stderr: str = ""
+    time_s: float = 0.0
+
+
+class TestResult(BaseModel):
+    verdict: Verdict
+    exit_code: int | None = None
+    signal: int | None = None
+    cpu_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    max_rss_kb: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    input: str = ""
+    expected: str = ""
+    actual: str = ""
+    message: str = ""
+
+
+class ExecuteResult(BaseModel):
+    id: str | None = None
+    status: Literal["ok", "sandbox_error"] = "ok"
+    error: str = ""
+    verdict: Verdict | None = None
+    passed: int = 0
+    total: int = 0
+    compile: CompileResult = CompileResult(status="skipped")
+    tests: list[TestResult] = []
+    feedback: str = ""
+
+
+class LanguageInfo(BaseModel):
+    id: Language
+    source_file: str
+    compiled: bool
+    version: str
+    test_types: list[str]
+
+
+class ErrorResponse(BaseModel):
+    detail: Any
