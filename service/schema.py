@@ -99,6 +99,8 @@ class CompileResult(BaseModel):
 
 
 class TestResult(BaseModel):
+    __test__ = False  # not a pytest class
+
     verdict: Verdict
     exit_code: int | None = None
     signal: int | None = None

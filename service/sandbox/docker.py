@@ -17,10 +17,10 @@ import time
 import uuid
 from typing import Any
 
-import docker
 import docker.errors
 from docker.types import Ulimit
 
+import docker
 from service.sandbox.base import SandboxError
 from service.sandbox.pool import WarmPool
 from service.sandbox.protocol import BOOTSTRAP, RunnerClient

@@ -22,7 +22,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import time
 
 WORK = "/work"

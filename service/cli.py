@@ -1,0 +1,169 @@
+"""The `rlef` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from service.schema import ExecuteRequest, ExecuteResult
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="rlef: sandboxed execution feedback and RLEF training for code LLMs.")
+
+Backend = Annotated[str, typer.Option(help="sandbox backend: local (bubblewrap) or docker")]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def serve(backend: Backend = "local", host: str = "127.0.0.1", port: int = 8000,
+          pool_size: Annotated[int | None, typer.Option(help="warm sandboxes")] = None) -> None:
+    """Start the HTTP API (uvicorn)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    overrides: dict[str, Any] = {"backend": backend, "host": host, "port": port}
+    if pool_size is not None:
+        overrides["pool_size"] = pool_size
+    settings = Settings(**overrides)
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def load_request(file: Path, language: str, tests: Path) -> ExecuteRequest:
+    try:
+        code = file.read_text()
+        spec = json.loads(tests.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise fail(f"cannot read input: {e}") from e
+    except json.JSONDecodeError as e:
+        raise fail(f"{tests} is not valid JSON: {e}") from e
+    body = spec if isinstance(spec, dict) else {"tests": spec}
+    try:
+        return ExecuteRequest.model_validate({**body, "language": language, "code": code})
+    except ValidationError as e:
+        raise fail(f"invalid request:\n{e}") from e
+
+
+def run_local(req: ExecuteRequest, backend: str) -> ExecuteResult:
+    from service.executor import execute, policy_from
+    from service.sandbox import open_sandbox
+    from service.sandbox.base import SandboxError
+    from service.settings import Settings
+    from service.validation import request_problems
+
+    settings = Settings(backend=backend, pool_size=1)  # type: ignore[arg-type]
+    problems = request_problems(req, settings)
+    if problems:
+        raise fail("; ".join(problems))
+    try:
+        sandbox = open_sandbox(settings)
+    except SandboxError as e:
+        raise fail(str(e)) from e
+    try:
+        return execute(req, sandbox, policy_from(settings))
+    finally:
+        sandbox.close()
+
+
+def print_result(res: ExecuteResult) -> None:
+    if res.status != "ok":
+        typer.secho(f"sandbox_error: {res.error}", fg="red")
+        return
+    color = "green" if res.verdict == "accepted" else "yellow"
+    typer.secho(f"verdict: {res.verdict} ({res.passed}/{res.total} passed)", fg=color)
+    for i, t in enumerate(res.tests):
+        typer.echo(f"  test {i + 1}: {t.verdict.value:<22} {t.wall_time_s * 1000:7.1f} ms "
+                   f"{t.max_rss_kb / 1024:6.1f} MB")
+    typer.echo("\nfeedback:\n" + res.feedback)
+
+
+@app.command()
+def run(file: Path, language: Annotated[str, typer.Option("--language", "-l")],
+        tests: Annotated[Path, typer.Option(help="JSON: a list of tests, or a request body")],
+        service_url: Annotated[str | None, typer.Option(help="service URL; else in-process")] = None,
+        backend: Backend = "local", as_json: Annotated[bool, typer.Option("--json")] = False,
+        ) -> None:
+    """Execute one program against its tests and print the feedback."""
+    req = load_request(file, language, tests)
+    if service_url:
+        from service.client import ExecutionClient, ServiceError
+
+        try:
+            res = ExecutionClient(service_url).execute(req)
+        except ServiceError as e:
+            raise fail(str(e)) from e
+    else:
+        res = run_local(req, backend)
+    if as_json:
+        typer.echo(res.model_dump_json(indent=2))
+    else:
+        print_result(res)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+DEMO_BUGGY = "n = int(input())\nprint(sum(range(n)))\n"
+DEMO_FIXED = "n = int(input())\nprint(sum(range(n + 1)))\n"
+
+
+@app.command()
+def demo(backend: Backend = "local") -> None:
+    """Start the service, send it a buggy and a fixed program, print the feedback."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.client import ExecutionClient, ServiceError
+    from service.settings import Settings
+
+    port = free_port()
+    settings = Settings(backend=backend, port=port, pool_size=1)  # type: ignore[arg-type]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    client = ExecutionClient(f"http://127.0.0.1:{port}")
+    try:
+        for _ in range(300):
+            try:
+                client.health()
+                break
+            except (ServiceError, OSError, Exception):  # noqa: BLE001 - still starting
+                time.sleep(0.1)
+        tests = [{"type": "stdio", "stdin": f"{n}\n", "expected_stdout": str(n * (n + 1) // 2)}
+                 for n in (1, 4, 10)]
+        for title, code in (("buggy", DEMO_BUGGY), ("fixed", DEMO_FIXED)):
+            typer.secho(f"\n== {title} program, {backend} backend, via "
+                        f"http://127.0.0.1:{port}/execute ==", bold=True)
+            typer.echo(code)
+            req = ExecuteRequest.model_validate(
+                {"language": "python", "code": code, "tests": tests})
+            print_result(client.execute(req))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

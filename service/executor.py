@@ -1,0 +1,170 @@
+"""One job end to end: compile once, run every test in a warm sandbox, judge, feedback.
+
+The only place where a request meets a sandbox. An infrastructure failure anywhere
+below becomes `status: sandbox_error`, logged with its traceback, never a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from importlib import resources
+
+from service import feedback, judge
+from service.languages import LANGUAGES, LanguageSpec, sandbox_env
+from service.sandbox.base import RunLimits, RunOutcome, RunSpec, Sandbox, SandboxError, Session
+from service.schema import (
+    CallTest,
+    CompileResult,
+    ExecuteRequest,
+    ExecuteResult,
+    Limits,
+    SqlTest,
+    StdioTest,
+    Test,
+    TestResult,
+    Verdict,
+)
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+HARNESS = "_rlef_harness.py"
+
+
+def harness_source() -> str:
+    return resources.files("service.sandbox").joinpath("harness.py").read_text()
+
+
+@dataclass(frozen=True)
+class Policy:
+    compile_limits: RunLimits
+    checker_limits: RunLimits
+    feedback_max_chars: int = 2000
+
+
+def run_limits(limits: Limits, address_space: bool) -> RunLimits:
+    return RunLimits(cpu_time_s=limits.cpu_time_s, wall_time_s=limits.wall_time_s,
+                     memory_mb=limits.memory_mb, output_kb=limits.output_kb, pids=limits.pids,
+                     address_space=address_space)
+
+
+def plan_test(test: Test, spec: LanguageSpec, code: str, limits: Limits, nonce: str,
+              harness: str) -> RunSpec:
+    """Pure: how to run one test of a submission."""
+    env = sandbox_env(spec)
+    rl = run_limits(limits, spec.address_space_limit)
+    if isinstance(test, StdioTest):
+        return RunSpec(argv=spec.run_argv(code, limits.memory_mb), limits=rl, env=env,
+                       stdin=test.stdin)
+    files = {HARNESS: harness}
+    if isinstance(test, CallTest):
+        mode = "call"
+        files["_rlef_call.json"] = json.dumps(
+            {"entry_point": test.entry_point, "args": test.args, "kwargs": test.kwargs})
+    elif isinstance(test, SqlTest):
+        mode = "sql"
+        files["_rlef_setup.sql"] = test.setup_sql
+    else:
+        mode = "assert"
+        files["_rlef_test.py"] = test.code
+    return RunSpec(argv=["python3", HARNESS, mode], limits=rl,
+                   env={**env, "RLEF_NONCE": nonce}, files=files)
+
+
+def plan_checker(test: StdioTest, actual: bytes, limits: RunLimits) -> RunSpec:
+    files = {"checker.py": test.checker_code or "", "input": test.stdin,
+             "expected": test.expected_stdout, "actual": judge.text(actual)}
+    return RunSpec(argv=["python3", "checker.py", "input", "expected", "actual"],
+                   limits=limits, env=sandbox_env(LANGUAGES["python"]), files=files)
+
+
+def compile_submission(session: Session, spec: LanguageSpec, code: str,
+                       policy: Policy) -> CompileResult:
+    session.put({spec.source_name(code): code})
+    argv = spec.compile_argv(code)
+    if argv is None:
+        return CompileResult(status="skipped")
+    limits = policy.compile_limits
+    limits = RunLimits(**{**limits.to_wire(), "address_space": spec.compile_address_space_limit})
+    out = session.run(RunSpec(argv=argv, limits=limits, env=sandbox_env(spec), in_build_dir=True))
+    if out.ok:
+        return CompileResult(status="ok", time_s=out.wall_time_s)
+    message = judge.text(out.stderr) + judge.text(out.stdout)
+    if out.timed_out or out.output_exceeded:
+        message = "Compilation took too long or printed too much.\n" + message
+    return CompileResult(status="error", stderr=judge.excerpt(message.strip(), 4000),
+                         time_s=out.wall_time_s)
+
+
+def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec,
+              policy: Policy) -> list[TestResult]:
+    harness = harness_source()
+    results: list[TestResult] = []
+    failed = False
+    for test in req.tests:
+        if failed and req.stop_on_first_failure:
+            results.append(TestResult(verdict=Verdict.skipped, input=judge.describe_input(test)))
+            continue
+        nonce = secrets.token_hex(16)
+        outcome = session.run(plan_test(test, spec, req.code, req.limits, nonce, harness))
+        checker = _run_checker(session, test, outcome, policy)
+        result = judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker)
+        failed = failed or result.verdict != Verdict.accepted
+        results.append(result)
+    return results
+
+
+def _run_checker(session: Session, test: Test, outcome: RunOutcome,
+                 policy: Policy) -> RunOutcome | None:
+    if not (isinstance(test, StdioTest) and test.checker == "program" and outcome.ok):
+        return None
+    return session.run(plan_checker(test, outcome.stdout, policy.checker_limits))
+
+
+def assemble(req: ExecuteRequest, compiled: CompileResult, results: list[TestResult],
+             policy: Policy) -> ExecuteResult:
+    kinds = [t.type for t in req.tests]
+    return ExecuteResult(
+        id=req.id,
+        verdict=judge.overall_verdict(results),
+        passed=sum(r.verdict == Verdict.accepted for r in results),
+        total=len(results),
+        compile=compiled,
+        tests=results,
+        feedback=feedback.render(results, kinds, compiled, req.feedback_style,
+                                 max_chars=policy.feedback_max_chars),
+    )
+
+
+def execute_in(session: Session, req: ExecuteRequest, policy: Policy) -> ExecuteResult:
+    spec = LANGUAGES[req.language]
+    compiled = compile_submission(session, spec, req.code, policy)
+    if compiled.status == "error":
+        message = judge.error_tail(compiled.stderr, 3)
+        results = [TestResult(verdict=Verdict.compile_error, input=judge.describe_input(t),
+                              message=message) for t in req.tests]
+    else:
+        results = run_tests(session, req, spec, policy)
+    return assemble(req, compiled, results, policy)
+
+
+def execute(req: ExecuteRequest, sandbox: Sandbox, policy: Policy) -> ExecuteResult:
+    try:
+        with sandbox.session() as session:
+            return execute_in(session, req, policy)
+    except SandboxError as e:
+        log.exception("sandbox failure on job %s", req.id)
+        return ExecuteResult(id=req.id, status="sandbox_error", error=str(e),
+                             total=len(req.tests))
+
+
+def policy_from(settings: Settings) -> Policy:
+    compile_limits = RunLimits(
+        cpu_time_s=settings.compile_cpu_time_s, wall_time_s=settings.compile_wall_time_s,
+        memory_mb=settings.compile_memory_mb, output_kb=256, pids=128)
+    checker_limits = RunLimits(cpu_time_s=10, wall_time_s=20, memory_mb=1024, output_kb=64,
+                               pids=16)
+    return Policy(compile_limits=compile_limits, checker_limits=checker_limits,
+                  feedback_max_chars=settings.feedback_max_chars)
