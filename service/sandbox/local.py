@@ -41,7 +41,7 @@ def bwrap_argv(work_mb: int) -> list[str]:
              "--size", str(work_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/work",
              "--size", str(64 * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
              "--size", str(64 * 1024 * 1024), "--perms", "1777", "--tmpfs", "/dev/shm",
-             "--chdir", "/work", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+             "--remount-ro", "/", "--chdir", "/work", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
              "/usr/bin/python3", "-c", BOOTSTRAP]
     return argv
 

@@ -74,10 +74,15 @@ def make_preexec(limits, nproc):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max(64 * MB, 2 * limits["output_kb"] * 1024),) * 2)
-        resource.setrlimit(resource.RLIMIT_STACK, (min(mem, 256 * MB),) * 2)
+        fsize = max(64 * MB, 2 * limits["output_kb"] * 1024)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         if limits.get("address_space", True):
+            # Unlimited stack: the address-space limit bounds it, and glibc then gives
+            # threads a small default stack instead of one the size of RLIMIT_STACK.
+            resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY,) * 2)
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        else:
+            resource.setrlimit(resource.RLIMIT_STACK, (256 * MB,) * 2)
         if nproc:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["pids"], limits["pids"]))
         for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
