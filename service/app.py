@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,7 +55,7 @@ def probe(state: State) -> ExecuteResult:
 def language_versions(state: State) -> list[LanguageInfo]:
     infos = []
     for spec in LANGUAGES.values():
-        req = ExecuteRequest(language="bash", code=" ".join(spec.version) + " 2>&1 | head -n1",
+        req = ExecuteRequest(language="bash", code=shlex.join(spec.version) + " 2>&1 | head -n1",
                              tests=[StdioTest(expected_stdout="")])
         res = execute(req, state.sandbox, state.policy)
         version = res.tests[0].stdout.strip() if res.tests else ""
@@ -69,12 +70,12 @@ def create_app(settings: Settings | None = None, sandbox: Sandbox | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or Settings()
-        box = sandbox or await run_in_threadpool(open_sandbox, cfg)
+        box = sandbox if sandbox is not None else await run_in_threadpool(open_sandbox, cfg)
         app.state.rlef = State(cfg, box)
         try:
             yield
         finally:
-            if sandbox is None:
+            if box is not sandbox:
                 await run_in_threadpool(box.close)
 
     app = FastAPI(title="rlef", version="0.1.0", lifespan=lifespan,

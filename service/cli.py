@@ -94,7 +94,7 @@ def print_result(res: ExecuteResult) -> None:
 @app.command()
 def run(file: Path, language: Annotated[str, typer.Option("--language", "-l")],
         tests: Annotated[Path, typer.Option(help="JSON: a list of tests, or a request body")],
-        service_url: Annotated[str | None, typer.Option(help="service URL; else in-process")] = None,
+        service_url: Annotated[str | None, typer.Option(help="else in-process")] = None,
         backend: Backend = "local", as_json: Annotated[bool, typer.Option("--json")] = False,
         ) -> None:
     """Execute one program against its tests and print the feedback."""

@@ -6,6 +6,8 @@ Deterministic for the same results; long values and the whole text are capped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from service.schema import CompileResult, FeedbackStyle, TestResult, Verdict
 
 MARK = "...(truncated)"
@@ -54,7 +56,7 @@ def _plain_line(i: int, r: TestResult, value_chars: int) -> str:
     return "\n".join(lines)
 
 
-def render(results: list[TestResult], kinds: list[str], compile_result: CompileResult,
+def render(results: list[TestResult], kinds: Sequence[str], compile_result: CompileResult,
            style: FeedbackStyle = "rlef", max_chars: int = 2000, value_chars: int = 200) -> str:
     """kinds[i] is the type of test i ("stdio", "call", "assert", "sql")."""
     if compile_result.status == "error":

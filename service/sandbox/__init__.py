@@ -13,7 +13,7 @@ def open_sandbox(settings: Settings, backend: str | None = None) -> Sandbox:
     """Start the configured backend's warm pool (blocks until it is ready)."""
     backend = backend or settings.backend
     if backend == "docker":
-        from service.sandbox.docker import DockerSandbox
+        from service.sandbox.container import DockerSandbox
 
         return DockerSandbox(
             image=settings.docker_image, pool_size=settings.pool_size,

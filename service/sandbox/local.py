@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+from typing import Any
 
 from service.sandbox.base import SandboxError
 from service.sandbox.pool import WarmPool
@@ -25,8 +26,8 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "java-
 
 
 def bwrap_argv(work_mb: int) -> list[str]:
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1", "--die-with-parent",
-            "--new-session", "--uid", str(NOBODY), "--gid", str(NOBODY),
+    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1",
+            "--die-with-parent", "--new-session", "--uid", str(NOBODY), "--gid", str(NOBODY),
             "--hostname", "sandbox", "--cap-drop", "ALL",
             "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "sbin"):
@@ -41,7 +42,8 @@ def bwrap_argv(work_mb: int) -> list[str]:
              "--size", str(work_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/work",
              "--size", str(64 * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
              "--size", str(64 * 1024 * 1024), "--perms", "1777", "--tmpfs", "/dev/shm",
-             "--remount-ro", "/", "--chdir", "/work", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+             "--remount-ro", "/", "--chdir", "/work",
+             "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
              "/usr/bin/python3", "-c", BOOTSTRAP]
     return argv
 
@@ -63,10 +65,12 @@ class LocalRunner:
 def launch_local(work_mb: int) -> LocalRunner:
     if shutil.which("bwrap") is None:
         raise SandboxError("bubblewrap (bwrap) is not installed")
-    drop = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if os.geteuid() == 0 else {}
+    drop: dict[str, Any] = {}
+    if os.geteuid() == 0:
+        drop = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
     proc = subprocess.Popen(
         bwrap_argv(work_mb), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-        start_new_session=True, env={"PATH": "/usr/bin:/bin"}, **drop,  # type: ignore[arg-type]
+        start_new_session=True, env={"PATH": "/usr/bin:/bin"}, **drop,
     )
     assert proc.stdin is not None and proc.stdout is not None
     transport = PipeTransport(os.dup(proc.stdin.fileno()), os.dup(proc.stdout.fileno()))

@@ -8,9 +8,10 @@ from tests.conftest import stdio
 SUM = {
     "python": "a, b = map(int, input().split())\nprint(a + b)\n",
     "cpp": "#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<\"\\n\";}\n",
-    "c": "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);printf(\"%ld\\n\",a+b);}\n",
-    "javascript": "const [a,b]=require('fs').readFileSync(0,'utf8').trim().split(/\\s+/).map(Number);"
-                  "console.log(a+b);\n",
+    "c": "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);"
+         "printf(\"%ld\\n\",a+b);}\n",
+    "javascript": "const [a,b]=require('fs').readFileSync(0,'utf8').trim().split(/\\s+/)"
+                  ".map(Number);console.log(a+b);\n",
     "java": "import java.util.*;\npublic class Solution { public static void main(String[] x) {"
             " Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong());"
             " } }\n",
