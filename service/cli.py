@@ -26,21 +26,62 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+RedisUrl = Annotated[str | None, typer.Option(help="redis://host:6379/0 (queue mode)")]
+
+
+def settings_with(**overrides: Any) -> Any:
+    from service.settings import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
 @app.command()
 def serve(backend: Backend = "local", host: str = "127.0.0.1", port: int = 8000,
-          pool_size: Annotated[int | None, typer.Option(help="warm sandboxes")] = None) -> None:
-    """Start the HTTP API (uvicorn)."""
+          pool_size: Annotated[int | None, typer.Option(help="warm sandboxes")] = None,
+          redis_url: RedisUrl = None) -> None:
+    """Start the HTTP API (uvicorn). With --redis-url it fronts the queue and its workers."""
     import uvicorn
 
     from service.app import create_app
-    from service.settings import Settings
 
-    overrides: dict[str, Any] = {"backend": backend, "host": host, "port": port}
-    if pool_size is not None:
-        overrides["pool_size"] = pool_size
-    settings = Settings(**overrides)
+    settings = settings_with(backend=backend, host=host, port=port, pool_size=pool_size,
+                             redis_url=redis_url)
     logging.basicConfig(level=logging.INFO)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(redis_url: Annotated[str, typer.Option(help="redis://host:6379/0")],
+           backend: Backend = "docker",
+           concurrency: Annotated[int | None, typer.Option(help="jobs at a time")] = None,
+           ) -> None:
+    """Run jobs from the Redis queue until SIGTERM (then finish the jobs in hand)."""
+    from redis.exceptions import RedisError
+
+    from service.executor import policy_from
+    from service.sandbox import open_sandbox
+    from service.sandbox.base import SandboxError
+    from service.worker import Worker, consumer_name, install_signal_handlers
+    from service.worker_store import WorkerStore
+
+    settings = settings_with(backend=backend, redis_url=redis_url,
+                             worker_concurrency=concurrency)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    n = settings.worker_concurrency
+    try:
+        sandbox = open_sandbox(settings.model_copy(update={"pool_size": n}))
+    except SandboxError as e:
+        raise fail(str(e)) from e
+    store = WorkerStore(redis_url, consumer_name(), ttl_s=settings.result_ttl_s)
+    w = Worker(store, sandbox, policy_from(settings), concurrency=n,
+               visibility_s=settings.visibility_timeout_s, max_attempts=settings.max_attempts)
+    install_signal_handlers(w)
+    try:
+        w.run()
+    except RedisError as e:
+        raise fail(f"Redis at {redis_url}: {e}") from e
+    finally:
+        sandbox.close()
 
 
 def load_request(file: Path, language: str, tests: Path) -> ExecuteRequest:

@@ -1,58 +1,203 @@
-"""Client for the rlef service, used by the trainer and the CLI."""
+"""Client for the rlef service, used by the trainer and the CLI.
+
+`ExecutionClient(url)` speaks HTTP (`http://...`) or straight to the Redis queue
+(`redis://...`, skipping the API hop). Every call has a sync and an async form.
+Transient refusals (429, 503, connection errors, Redis down) are retried with jittered
+exponential back-off up to `retry_s`; anything else raises ServiceError with the reason.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from service.schema import ExecuteRequest, ExecuteResult
+from service.schema import BatchResults, ExecuteRequest, ExecuteResult
+
+T = TypeVar("T")
+RETRYABLE = {429, 502, 503}
 
 
 class ServiceError(RuntimeError):
     """The service refused a request or could not be reached; the message says why."""
 
 
-def _raise_for(resp: httpx.Response) -> None:
-    if resp.status_code < 400:
-        return
-    try:
-        detail: Any = resp.json().get("detail", resp.text)
-    except ValueError:
-        detail = resp.text
-    raise ServiceError(f"{resp.request.method} {resp.request.url.path}: "
-                       f"HTTP {resp.status_code}: {detail}")
+class Retryable(ServiceError):
+    def __init__(self, message: str, after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.after_s = after_s
+
+
+class _Transport(Protocol):
+    async def submit(self, requests: Sequence[ExecuteRequest]) -> str: ...
+
+    async def results(self, batch_id: str, wait_s: float) -> BatchResults: ...
+
+    async def close(self) -> None: ...
+
+
+class _Http:
+    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout_s)
+
+    async def call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            resp = await self.http.request(method, path, **kw)
+        except httpx.TransportError as e:
+            raise Retryable(f"cannot reach {self.http.base_url}: {e!r}") from e
+        if resp.status_code < 400:
+            return resp.json()
+        try:
+            detail: Any = resp.json().get("detail", resp.text)
+        except ValueError:
+            detail = resp.text
+        message = f"{method} {path}: HTTP {resp.status_code}: {detail}"
+        if resp.status_code in RETRYABLE:
+            after = resp.headers.get("retry-after")
+            raise Retryable(message, float(after) if after else None)
+        raise ServiceError(message)
+
+    async def submit(self, requests: Sequence[ExecuteRequest]) -> str:
+        body = '{"requests": [' + ",".join(r.model_dump_json() for r in requests) + "]}"
+        out = await self.call("POST", "/batches", content=body,
+                              headers={"content-type": "application/json"})
+        return str(out["id"])
+
+    async def results(self, batch_id: str, wait_s: float) -> BatchResults:
+        out = await self.call("GET", f"/batches/{batch_id}/results", params={"wait": wait_s})
+        return BatchResults.model_validate(out)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class _Redis:
+    def __init__(self, url: str) -> None:
+        from service.queue import NoWorkers, QueueFull
+        from service.redis_queue import QueueUnavailable, RedisQueue
+
+        self.queue = RedisQueue(url, max_depth=1 << 30)
+        self.transient = (QueueFull, NoWorkers, QueueUnavailable)
+
+    async def submit(self, requests: Sequence[ExecuteRequest]) -> str:
+        try:
+            return await self.queue.submit(list(requests))
+        except self.transient as e:
+            raise Retryable(str(e)) from e
+
+    async def results(self, batch_id: str, wait_s: float) -> BatchResults:
+        from service.queue import BatchNotFound
+
+        try:
+            return await self.queue.results(batch_id, wait_s)
+        except BatchNotFound as e:
+            raise ServiceError(str(e)) from e
+        except self.transient as e:
+            raise Retryable(str(e)) from e
+
+    async def close(self) -> None:
+        await self.queue.close()
+
+
+async def with_retries(fn: Callable[[], Awaitable[T]], retry_s: float) -> T:
+    deadline = time.monotonic() + retry_s
+    delay = 0.1
+    while True:
+        try:
+            return await fn()
+        except Retryable as e:
+            if time.monotonic() + delay > deadline:
+                raise ServiceError(f"gave up after {retry_s:.0f}s: {e}") from e
+            pause = e.after_s if e.after_s is not None else delay
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 10.0)
 
 
 class ExecutionClient:
-    def __init__(self, url: str, token: str | None = None, timeout_s: float = 600.0) -> None:
-        self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
-        self._ahttp = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout_s)
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = 120.0,
+                 retry_s: float = 300.0, batch_size: int = 256) -> None:
+        self.url, self.token, self.timeout_s = url.rstrip("/"), token, timeout_s
+        self.retry_s, self.batch_size = retry_s, batch_size
 
-    def execute(self, request: ExecuteRequest) -> ExecuteResult:
+    def _transport(self) -> _Transport:
+        if self.url.startswith(("redis://", "rediss://", "unix://")):
+            return _Redis(self.url)
+        return _Http(self.url, self.token, self.timeout_s)
+
+    async def aexecute_many(self, requests: Sequence[ExecuteRequest], progress: bool = False,
+                            poll_s: float = 20.0) -> list[ExecuteResult]:
+        """Results in request order; each request's `id` is echoed in its result."""
+        transport = self._transport()
+        bar = _progress(len(requests), progress)
         try:
-            resp = self._http.post("/execute", content=request.model_dump_json(),
-                                   headers={"content-type": "application/json"})
-        except httpx.HTTPError as e:
-            raise ServiceError(f"cannot reach {self.url}: {e}") from e
-        _raise_for(resp)
-        return ExecuteResult.model_validate_json(resp.content)
+            chunks = [list(requests[i:i + self.batch_size])
+                      for i in range(0, len(requests), self.batch_size)]
+            out: list[ExecuteResult] = []
+            ids = [await with_retries(lambda c=c: transport.submit(c), self.retry_s)
+                   for c in chunks]
+            for batch_id, chunk in zip(ids, chunks, strict=True):
+                out += await self._collect(transport, batch_id, len(chunk), poll_s, bar)
+            return out
+        finally:
+            if bar is not None:
+                bar.close()
+            await transport.close()
+
+    async def _collect(self, transport: _Transport, batch_id: str, total: int, poll_s: float,
+                       bar: Any) -> list[ExecuteResult]:
+        seen = 0
+        while True:
+            res = await with_retries(lambda: transport.results(batch_id, poll_s), self.retry_s)
+            if bar is not None:
+                bar.update(len(res.results) - seen)
+            seen = len(res.results)
+            if res.done:
+                if len(res.results) != total:
+                    raise ServiceError(f"batch {batch_id}: {len(res.results)}/{total} results")
+                return [r.model_copy(update={"index": None}) for r in res.results]
 
     async def aexecute(self, request: ExecuteRequest) -> ExecuteResult:
-        try:
-            resp = await self._ahttp.post("/execute", content=request.model_dump_json(),
-                                          headers={"content-type": "application/json"})
-        except httpx.HTTPError as e:
-            raise ServiceError(f"cannot reach {self.url}: {e}") from e
-        _raise_for(resp)
-        return ExecuteResult.model_validate_json(resp.content)
+        return (await self.aexecute_many([request]))[0]
+
+    def execute_many(self, requests: Sequence[ExecuteRequest], progress: bool = False,
+                     ) -> list[ExecuteResult]:
+        return asyncio.run(self.aexecute_many(requests, progress=progress))
+
+    def execute(self, request: ExecuteRequest) -> ExecuteResult:
+        """One job through POST /execute (HTTP) or a one-job batch (Redis)."""
+        if not self.url.startswith("http"):
+            return self.execute_many([request])[0]
+
+        async def once() -> ExecuteResult:
+            http = _Http(self.url, self.token, self.timeout_s)
+            try:
+                out = await with_retries(lambda: http.call(
+                    "POST", "/execute", content=request.model_dump_json(),
+                    headers={"content-type": "application/json"}), self.retry_s)
+                return ExecuteResult.model_validate(out)
+            finally:
+                await http.close()
+
+        return asyncio.run(once())
 
     def health(self) -> dict[str, Any]:
-        resp = self._http.get("/healthz")
-        _raise_for(resp)
+        try:
+            resp = httpx.get(f"{self.url}/healthz", timeout=self.timeout_s)
+        except httpx.HTTPError as e:
+            raise ServiceError(f"cannot reach {self.url}: {e!r}") from e
+        if resp.status_code != 200:
+            raise ServiceError(f"unhealthy: HTTP {resp.status_code}: {resp.text}")
         return dict(resp.json())
 
-    def close(self) -> None:
-        self._http.close()
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="executing", unit="job")

@@ -117,6 +117,7 @@ class TestResult(BaseModel):
 
 class ExecuteResult(BaseModel):
     id: str | None = None
+    index: int | None = Field(None, description="position in its batch")
     status: Literal["ok", "sandbox_error"] = "ok"
     error: str = ""
     verdict: Verdict | None = None
@@ -137,3 +138,25 @@ class LanguageInfo(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: Any
+
+
+class BatchRequest(_Strict):
+    requests: list[ExecuteRequest] = Field(min_length=1)
+
+
+class BatchCreated(BaseModel):
+    id: str
+    total: int
+
+
+class BatchStatus(BaseModel):
+    id: str
+    total: int
+    done: int
+
+
+class BatchResults(BaseModel):
+    id: str
+    done: bool
+    total: int
+    results: list[ExecuteResult] = Field(description="finished so far, in request order")

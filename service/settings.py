@@ -46,6 +46,13 @@ class Settings(BaseSettings):
 
     feedback_max_chars: int = 2000
 
+    # queue (in-process, or Redis Streams when redis_url is set)
+    max_queue_depth: int = 20000
+    result_ttl_s: int = 3600
+    visibility_timeout_s: float = 60.0
+    max_attempts: int = 3
+    worker_concurrency: int = 2
+
     def max_limits(self) -> Limits:
         return Limits(cpu_time_s=self.max_cpu_time_s, wall_time_s=self.max_wall_time_s,
                       memory_mb=self.max_memory_mb, output_kb=self.max_output_kb,
