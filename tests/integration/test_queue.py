@@ -27,8 +27,9 @@ def procs(tmp_path):
 def job(i: int, sleep_s: float = 0.0, right: bool = True) -> ExecuteRequest:
     code = f"import time\ntime.sleep({sleep_s})\nprint({i})\n" if sleep_s else f"print({i})\n"
     expected = str(i) if right else str(i + 1)
+    tests = [{"type": "stdio", "expected_stdout": expected}]
     return ExecuteRequest.model_validate({"id": f"job-{i}", "language": "python", "code": code,
-                                          "tests": [{"type": "stdio", "expected_stdout": expected}]})
+                                          "tests": tests})
 
 
 def assert_exactly_once(results, requests, url: str) -> None:
