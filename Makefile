@@ -31,3 +31,15 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# docker compose stack (redis + api + workers); RLEF_REDIS_IMAGE defaults to the locally
+# built service image, which carries redis-server, so no registry is needed.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+export RLEF_REDIS_IMAGE ?= rlef-service:latest
+WORKERS ?= 2
+
+up:
+	$(COMPOSE) up -d --scale worker=$(WORKERS)
+
+down:
+	$(COMPOSE) down -t 60

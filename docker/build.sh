@@ -26,6 +26,9 @@ fi
 docker build -q -f docker/sandbox.Dockerfile --build-arg BASE_IMAGE="$BASE_IMAGE" \
     -t "$SANDBOX_IMAGE" docker/
 if [ "${SKIP_SERVICE_IMAGE:-0}" != 1 ] && [ -f docker/service.Dockerfile ]; then
+    rm -rf build/wheels
+    # async-timeout: redis needs it on the image's Python 3.11.2, not on newer ones
+    python3 -m pip wheel -q -w build/wheels . "async-timeout>=4.0.3" >/dev/null
     docker build -q -f docker/service.Dockerfile --build-arg BASE_IMAGE="$BASE_IMAGE" \
         -t "$SERVICE_IMAGE" .
 fi
