@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import execution
+from bench import execution, throughput
 
 
 def main() -> None:
@@ -26,6 +26,7 @@ def main() -> None:
     start = time.time()
     print(f"{'benchmark':<46} {'rlef':>12}  {'baseline':>18}  ratio")
     execution.run(results, quick=args.quick)
+    throughput.run(results, quick=args.quick)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     out = Path(__file__).parent / "results"

@@ -123,6 +123,7 @@ class ExecutionClient:
                  retry_s: float = 300.0, batch_size: int = 256) -> None:
         self.url, self.token, self.timeout_s = url.rstrip("/"), token, timeout_s
         self.retry_s, self.batch_size = retry_s, batch_size
+        self._sync: httpx.Client | None = None
 
     def _transport(self) -> _Transport:
         if self.url.startswith(("redis://", "rediss://", "unix://")):
@@ -169,21 +170,30 @@ class ExecutionClient:
         return asyncio.run(self.aexecute_many(requests, progress=progress))
 
     def execute(self, request: ExecuteRequest) -> ExecuteResult:
-        """One job through POST /execute (HTTP) or a one-job batch (Redis)."""
+        """One job through POST /execute (HTTP, kept-alive connection) or a one-job batch."""
         if not self.url.startswith("http"):
             return self.execute_many([request])[0]
-
-        async def once() -> ExecuteResult:
-            http = _Http(self.url, self.token, self.timeout_s)
+        if self._sync is None:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            self._sync = httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout_s)
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.1
+        while True:
             try:
-                out = await with_retries(lambda: http.call(
-                    "POST", "/execute", content=request.model_dump_json(),
-                    headers={"content-type": "application/json"}), self.retry_s)
-                return ExecuteResult.model_validate(out)
-            finally:
-                await http.close()
-
-        return asyncio.run(once())
+                resp = self._sync.post("/execute", content=request.model_dump_json(),
+                                       headers={"content-type": "application/json"})
+            except httpx.TransportError as e:
+                resp, error = None, f"cannot reach {self.url}: {e!r}"
+            if resp is not None and resp.status_code == 200:
+                return ExecuteResult.model_validate_json(resp.content)
+            if resp is not None:
+                error = f"POST /execute: HTTP {resp.status_code}: {resp.text[:2000]}"
+                if resp.status_code not in RETRYABLE:
+                    raise ServiceError(error)
+            if time.monotonic() + delay > deadline:
+                raise ServiceError(f"gave up after {self.retry_s:.0f}s: {error}")
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 10.0)
 
     def health(self) -> dict[str, Any]:
         try:
