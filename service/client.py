@@ -9,6 +9,7 @@ exponential back-off up to `retry_s`; anything else raises ServiceError with the
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -139,7 +140,7 @@ class ExecutionClient:
             chunks = [list(requests[i:i + self.batch_size])
                       for i in range(0, len(requests), self.batch_size)]
             out: list[ExecuteResult] = []
-            ids = [await with_retries(lambda c=c: transport.submit(c), self.retry_s)
+            ids = [await with_retries(functools.partial(transport.submit, c), self.retry_s)
                    for c in chunks]
             for batch_id, chunk in zip(ids, chunks, strict=True):
                 out += await self._collect(transport, batch_id, len(chunk), poll_s, bar)
