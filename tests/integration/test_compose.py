@@ -33,8 +33,9 @@ def test_compose_stack_runs_a_job():
     try:
         assert up.returncode == 0, up.stderr
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{base}/healthz", timeout=10).json()["workers"] == 2,
-                   90, "compose stack")
+        # 503 {"detail": ...} until the workers have registered
+        wait_until(lambda: httpx.get(f"{base}/healthz", timeout=10).json().get("workers") == 2,
+                   120, "compose stack")
         body = {"language": "cpp", "code": "#include <cstdio>\nint main(){puts(\"hi\");}",
                 "tests": [{"type": "stdio", "expected_stdout": "hi"}]}
         resp = httpx.post(f"{base}/execute", json=body, timeout=60)
