@@ -203,6 +203,9 @@ def demo(backend: Backend = "local") -> None:
 
 
 def main() -> None:
+    from trainer.cli import register  # train, eval, plot: torch is imported only when they run
+
+    register(app)
     app()
 
 

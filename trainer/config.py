@@ -48,7 +48,10 @@ class TrainConfig(BaseModel):
     # bookkeeping
     eval_every: int = 0
     eval_problems: int = 64
+    eval_temperature: float = 0.2
+    eval_top_p: float = 1.0
     checkpoint_every: int = 50
+    keep_checkpoints: int = 2
     synthetic_problems: int = 512
 
 

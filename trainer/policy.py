@@ -33,6 +33,11 @@ def load_lm(path: str, device: torch.device) -> Any:
     """A Hugging Face causal LM (typed Any: HF's own annotations are too loose for mypy)."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    # PPO ratios compare two forward passes of the same weights: dropout would make them
+    # differ by noise alone, so it is off everywhere (as in TRL, OpenRLHF, veRL).
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
     return model.to(device)
 
 

@@ -7,10 +7,10 @@ Reads top to bottom: 0. set-up, then per step 1. sample problems, 2. roll out ep
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -43,15 +43,17 @@ def lr_at(step: int, cfg: TrainConfig, base: float) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, client: Any | None = None) -> None:
-        # 0. set-up: policy pi, frozen reference rho, value model V, optimisers, data
+    def __init__(self, cfg: TrainConfig, client: Any | None = None,
+                 resume_from: Path | None = None) -> None:
+        # 0. set-up: policy pi, frozen reference rho (always the starting model), value
+        #    model V, optimisers, data; a checkpoint replaces pi, V and the optimiser state
         torch.manual_seed(cfg.seed)
         self.rng = random.Random(cfg.seed)
         self.cfg = cfg
         self.device = pick_device(cfg.device)
         self.tok = load_tokenizer(cfg.model)
-        self.model = load_lm(cfg.model, self.device)
-        self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.ref = load_lm(cfg.model, self.device).eval().requires_grad_(False)
+        self.model = load_lm(str(resume_from or cfg.model), self.device)
         self.value = ValueModel(load_lm(cfg.model, self.device))
         self.policy = Policy(self.model, self.tok, self.device, cfg.max_new_tokens,
                              cfg.temperature, cfg.top_p)
@@ -64,6 +66,8 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.step = 0
+        if resume_from is not None:
+            self.resume(resume_from)
 
     def sample(self) -> list[Problem]:
         cfg = self.cfg
@@ -72,6 +76,11 @@ class Trainer:
         groups = max(1, cfg.problems_per_step // cfg.group_size)
         picked = self.rng.sample(self.problems, min(groups, len(self.problems)))
         return [p for p in picked for _ in range(cfg.group_size)]
+
+    def eval_policy(self) -> Policy:
+        """The current weights, sampled as evaluation asks (low temperature by default)."""
+        return Policy(self.model, self.tok, self.device, self.cfg.max_new_tokens,
+                      self.cfg.eval_temperature, self.cfg.eval_top_p)
 
     def train_step(self) -> dict[str, float]:
         cfg, pad = self.cfg, self.tok.pad_token_id
@@ -172,30 +181,100 @@ class Trainer:
                     v_loss.backward()
                     torch.nn.utils.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
                     self.vopt.step()
-                    v_losses.append(float(v_loss))
-                p_losses.append(float(p_loss))
+                    v_losses.append(float(v_loss.detach()))
+                p_losses.append(float(p_loss.detach()))
                 kls.append(float(ppo.approx_kl(lp.detach(), old, m)))
         return {"policy_loss": sum(p_losses) / len(p_losses),
                 "value_loss": sum(v_losses) / max(1, len(v_losses)),
                 "approx_kl": sum(kls) / len(kls)}
 
     def save(self, tag: str) -> Path:
+        """A checkpoint: the policy as a HF model dir, plus V and the optimiser state."""
         path = self.out / tag
-        self.model.save_pretrained(path)
-        self.tok.save_pretrained(path)
-        torch.save({"step": self.step, "value_head": self.value.state_dict(),
-                    "opt": self.opt.state_dict(), "vopt": self.vopt.state_dict()},
-                   path / "trainer_state.pt")
+        tmp = self.out / f".{tag}.tmp"
+        self.model.save_pretrained(tmp)
+        self.tok.save_pretrained(tmp)
+        torch.save({"step": self.step, "value": self.value.state_dict(),
+                    "opt": self.opt.state_dict(), "vopt": self.vopt.state_dict(),
+                    "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state()},
+                   tmp / "trainer_state.pt")
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)  # a crash mid-save leaves the previous checkpoint intact
         return path
 
     def resume(self, path: Path) -> None:
-        state = torch.load(path / "trainer_state.pt", map_location=self.device)
+        state = torch.load(path / "trainer_state.pt", map_location=self.device,
+                           weights_only=False)
         self.step = state["step"]
-        self.value.load_state_dict(state["value_head"])
+        self.value.load_state_dict(state["value"])
         self.opt.load_state_dict(state["opt"])
         self.vopt.load_state_dict(state["vopt"])
+        self.rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
 
 
 def log_jsonl(path: Path, row: dict[str, Any]) -> None:
     with path.open("a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def held_out(cfg: TrainConfig) -> list[Problem]:
+    """Evaluation problems: --eval-data, or fresh synthetic ones (other secrets)."""
+    if cfg.eval_data:
+        return load_problems(cfg.eval_data, limit=cfg.eval_problems)[0]
+    if cfg.data == "synthetic":
+        return synthetic_problems(cfg.eval_problems, cfg.seed + 10_000)
+    return []
+
+
+def checkpoints(out: Path) -> list[Path]:
+    return sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """After a resume, rows logged past the checkpoint would be logged again: drop them."""
+    if path.exists():
+        rows = [r for r in path.read_text().splitlines() if json.loads(r)["step"] <= step]
+        path.write_text("".join(r + "\n" for r in rows))
+
+
+def fit(cfg: TrainConfig, client: Any | None = None, resume: bool = False) -> Path:
+    """Train for cfg.steps (continuing from the last checkpoint with resume=True)."""
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from trainer.eval import evaluate
+    from trainer.plot import plot_run
+
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    last = checkpoints(out)[-1] if resume and checkpoints(out) else None
+    trainer = Trainer(cfg, client, resume_from=last)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
+    metrics = out / "metrics.jsonl"
+    trim_metrics(metrics, trainer.step) if last else metrics.unlink(missing_ok=True)
+    writer = SummaryWriter(str(out / "tb"))
+    eval_set = held_out(cfg)
+    bar = tqdm(total=cfg.steps, initial=trainer.step, desc="rlef train", unit="step")
+    while trainer.step < cfg.steps:
+        row: dict[str, Any] = trainer.train_step()
+        if cfg.eval_every and eval_set and trainer.step % cfg.eval_every == 0:
+            report = evaluate(eval_set, trainer.eval_policy(), trainer.client, cfg.max_turns, 1)
+            row |= {"eval_turn1": report.single_turn_solve_rate,
+                    "eval_solve_rate": report.multi_turn_solve_rate}
+        log_jsonl(metrics, row)
+        for key, value in row.items():
+            writer.add_scalar(key, value, trainer.step)
+        bar.set_postfix(reward=f"{row['reward']:.2f}", solve=f"{row['solve_rate']:.2f}",
+                        kl=f"{row['kl']:.3f}")
+        bar.update()
+        if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
+            trainer.save(f"checkpoint-{trainer.step}")
+            for old in checkpoints(out)[:-cfg.keep_checkpoints]:
+                shutil.rmtree(old)
+    bar.close()
+    writer.close()
+    final = trainer.save("final")
+    plot_run(out)
+    return final

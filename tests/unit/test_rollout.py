@@ -1,0 +1,100 @@
+"""Pure pieces of an episode: prompts, code extraction, rewards, limits."""
+
+from service.schema import StdioTest
+from trainer.data import Problem
+from trainer.rollout import (
+    episode_reward,
+    extract_code,
+    first_prompt,
+    problem_limits,
+    retry_prompt,
+    turn_rewards,
+)
+
+P = Problem(id="p", statement="Add two numbers.", public_tests=[StdioTest(expected_stdout="3")])
+
+
+def test_prompts_use_the_paper_wording():
+    assert first_prompt(P) == (
+        "Provide a Python solution for the following competitive programming question: "
+        "Add two numbers.\n\nYour code should be enclosed in triple backticks like so: "
+        "```python YOUR CODE HERE ```. Use the backticks for your code only.")
+    retry = retry_prompt("Your code failed the following tests:", "cpp")
+    assert retry.startswith("Your code failed the following tests:\n\nGive it another try.\n")
+    assert retry.endswith(
+        "like so: ```cpp YOUR CODE HERE ```. Use the backticks for your code only.")
+
+
+def test_extract_code_takes_the_last_block_of_the_language():
+    text = "First:\n```python\nprint(1)\n```\nthen\n```python\nprint(2)\n```\nDone."
+    assert extract_code(text, "python") == "print(2)\n"
+
+
+def test_extract_code_skips_other_languages_and_accepts_untagged():
+    text = "```python\nprint(1)\n```\n```text\noutput\n```"
+    assert extract_code(text, "python") == "print(1)\n"
+    assert extract_code("```\nx = 1\n```", "python") == "x = 1\n"
+    assert extract_code("```py\nx = 1```", "python") == "x = 1\n"
+    assert extract_code("```c++\nint main(){}\n```", "cpp") == "int main(){}\n"
+
+
+def test_extract_code_none_when_missing_empty_or_unclosed():
+    assert extract_code("print(1)", "python") is None
+    assert extract_code("```python\n\n```", "python") is None
+    assert extract_code("```python\nprint(1)", "python") is None
+    assert extract_code("```cpp\nint main(){}\n```", "python") is None
+
+
+def test_episode_reward():
+    assert episode_reward(True, 0) == 1.0
+    assert episode_reward(False, 0) == -1.0
+    assert episode_reward(True, 2) == 1.0 - 0.4
+    assert episode_reward(False, 1, invalid_penalty=-0.5) == -1.5
+
+
+def test_turn_rewards_put_the_outcome_on_the_last_turn():
+    assert turn_rewards(3, True, [True, False, False]) == [-0.2, 0.0, 1.0]
+    assert turn_rewards(1, False, [False]) == [-1.0]
+    assert turn_rewards(2, False, [False, True]) == [0.0, -1.2]
+    # the turn rewards always sum to the episode reward
+    invalid = [True, True, False]
+    assert sum(turn_rewards(3, False, invalid)) == episode_reward(False, 2)
+
+
+def test_problem_limits_default_to_the_paper():
+    lim = problem_limits(P)
+    assert (lim.cpu_time_s, lim.memory_mb) == (10.0, 1024)
+    own = problem_limits(P.model_copy(update={"time_limit_s": 2.0, "memory_mb": 256}))
+    assert (own.cpu_time_s, own.wall_time_s, own.memory_mb) == (2.0, 5.0, 256)
+
+
+def test_pass_at_matches_the_combinatorial_definition():
+    from math import comb
+
+    from trainer.eval import pass_at
+
+    for n, c, k in [(10, 3, 1), (10, 3, 5), (20, 0, 10), (5, 5, 2), (12, 2, 10)]:
+        assert abs(pass_at(n, c, k) - (1 - comb(n - c, k) / comb(n, k))) < 1e-12
+    assert pass_at(4, 1, 1) == 0.25
+
+
+def test_solved_by_turn_carries_the_last_attempt_forward():
+    from trainer.eval import solved_by_turn
+
+    assert solved_by_turn([False, True], 3) == [False, True, True]
+    assert solved_by_turn([True], 3) == [True, True, True]
+    assert solved_by_turn([False, False, False], 3) == [False, False, False]
+
+
+def test_summarise_rates_and_n_at_k():
+    from trainer.eval import summarise
+
+    # two problems, two rollouts each, three turns
+    per_problem = [[[False, True, True], [False, False, False]],
+                   [[True, True, True], [True, True, True]]]
+    rep = summarise(per_problem, 3, [2, 3, 1, 1], ns=(1, 10))
+    assert rep.single_turn_solve_rate == 0.5
+    assert rep.multi_turn_solve_rate == 0.75
+    assert rep.pass_by_turn == [0.5, 0.75, 0.75]
+    assert rep.n_at_k == {"1@3": 0.75}  # 10 rollouts not available from 2
+    assert rep.mean_turns == 1.75
