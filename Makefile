@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install images demo test lint bench serve up down clean
+.PHONY: install images demo demo-train test lint bench serve up down clean
 
 install: $(BIN)/rlef
 
@@ -18,6 +18,9 @@ images:
 
 demo: install
 	$(BIN)/rlef demo
+
+demo-train: install
+	$(BIN)/rlef demo-train
 
 test: install
 	$(BIN)/pytest -q

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import shlex
 import time
@@ -38,6 +39,7 @@ from service.validation import request_problems
 log = logging.getLogger(__name__)
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in (
+        (401, "Missing or wrong bearer token (when RLEF_API_TOKEN is set)"),
         (404, "Unknown or expired batch"),
         (413, "Request body too large"),
         (422, "Invalid request, or beyond server limits"),
@@ -118,9 +120,14 @@ def create_app(settings: Settings | None = None, sandbox: Sandbox | None = None)
     install_error_handlers(app)
 
     @app.middleware("http")
-    async def body_limit(request: Request, call_next: Any) -> Any:
+    async def guard(request: Request, call_next: Any) -> Any:
+        settings = request.app.state.rlef.settings
+        if settings.api_token and request.url.path != "/healthz" and not authorized(
+                request.headers.get("authorization", ""), settings.api_token):
+            return JSONResponse(status_code=401, headers={"WWW-Authenticate": "Bearer"},
+                                content={"detail": "missing or wrong bearer token"})
         size = request.headers.get("content-length")
-        cap = request.app.state.rlef.settings.max_body_mb * 1024 * 1024
+        cap = settings.max_body_mb * 1024 * 1024
         if size is not None and size.isdigit() and int(size) > cap:
             return JSONResponse(status_code=413, content={"detail": f"body over {cap} bytes"})
         return await call_next(request)
@@ -176,6 +183,12 @@ def create_app(settings: Settings | None = None, sandbox: Sandbox | None = None)
         return Response(body, media_type=content_type)
 
     return app
+
+
+def authorized(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    # constant-time: the comparison must not leak how much of a guess was right
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
 
 
 def check(req: ExecuteRequest, settings: Settings, where: str = "") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -122,6 +123,8 @@ async def with_retries(fn: Callable[[], Awaitable[T]], retry_s: float) -> T:
 class ExecutionClient:
     def __init__(self, url: str, token: str | None = None, timeout_s: float = 120.0,
                  retry_s: float = 300.0, batch_size: int = 256) -> None:
+        # the token may come from the environment, as the server's does
+        token = token or os.environ.get("RLEF_API_TOKEN") or None
         self.url, self.token, self.timeout_s = url.rstrip("/"), token, timeout_s
         self.retry_s, self.batch_size = retry_s, batch_size
         self._sync: httpx.Client | None = None

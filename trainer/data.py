@@ -69,10 +69,12 @@ def apps_tests(io: Any, entry: str | None) -> list[Test]:
 
 def from_apps(row: dict[str, Any]) -> Problem:
     entry = _entry_point(row.get("starter_code") or "")
-    return Problem(id=f"apps/{row['id']}", statement=row["description"],
-                   public_tests=apps_tests(row["sample_io"], entry),
-                   private_tests=apps_tests(row["test_list"], entry),
-                   starter_code=row.get("starter_code") or "")
+    public = apps_tests(row["sample_io"], entry)
+    private = apps_tests(row["test_list"], entry)
+    if not public:  # some APPS problems have no sample: the first hidden test becomes public
+        public, private = private[:1], private[1:]
+    return Problem(id=f"apps/{row['id']}", statement=row["description"], public_tests=public,
+                   private_tests=private, starter_code=row.get("starter_code") or "")
 
 
 def split_tests(tests: list[Test], key: str, n_public: int = 2) -> tuple[list[Test], list[Test]]:

@@ -68,6 +68,19 @@ class Policy:
         self.model, self.tok, self.device = model, tok, device
         self.max_new_tokens, self.temperature, self.top_p = max_new_tokens, temperature, top_p
         self.gen_batch = gen_batch
+        config = model.config
+        self.context = int(getattr(config, "max_position_embeddings", 0)
+                           or getattr(config, "n_positions", 0) or 1 << 30)
+        self.truncated = 0
+
+    def prompt_ids(self, conversation: list[Message]) -> list[int]:
+        """The chat-templated prompt, cut from the left to leave room for the answer."""
+        ids = chat_ids(self.tok, conversation)
+        room = self.context - self.max_new_tokens
+        if len(ids) > room:
+            self.truncated += 1
+            ids = ids[len(ids) - room:]
+        return ids
 
     @torch.no_grad()
     def generate(self, conversations: list[list[Message]]) -> list[Generation]:
@@ -77,7 +90,7 @@ class Policy:
         return out
 
     def _generate(self, conversations: list[list[Message]]) -> list[Generation]:
-        prompts = [chat_ids(self.tok, c) for c in conversations]
+        prompts = [self.prompt_ids(c) for c in conversations]
         ids, mask = pad(prompts, self.tok.pad_token_id, left=True)
         self.model.eval()
         seqs = self.model.generate(
