@@ -25,7 +25,8 @@ def test_routes_refuse_without_the_token(client, header):
     headers = {"Authorization": header} if header else {}
     for method, path in [("post", "/execute"), ("post", "/batches"), ("get", "/batches/x"),
                          ("get", "/languages"), ("get", "/metrics"), ("get", "/openapi.json")]:
-        kw = {"json": HELLO if path == "/execute" else {"requests": [HELLO]}} if method == "post" else {}
+        body = HELLO if path == "/execute" else {"requests": [HELLO]}
+        kw = {"json": body} if method == "post" else {}
         r = getattr(client, method)(path, headers=headers, **kw)
         assert r.status_code == 401, (path, r.status_code)
         assert r.headers["www-authenticate"] == "Bearer"

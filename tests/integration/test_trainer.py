@@ -106,5 +106,6 @@ def test_cli_errors_are_messages_not_tracebacks(args: list[str], message: str) -
 
 
 def test_eval_reports_unreadable_data(service_url: str, tiny: str) -> None:
-    res = rlef("eval", "--service-url", service_url, "--model", tiny, "--data", "/nonexistent.jsonl")
+    res = rlef("eval", "--service-url", service_url, "--model", tiny,
+               "--data", "/nonexistent.jsonl")
     assert res.returncode == 2 and "cannot read" in res.stderr and "Traceback" not in res.stderr

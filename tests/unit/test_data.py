@@ -67,7 +67,8 @@ def test_code_contests_jsonl_with_limits(tmp_path):
 
 
 def test_bad_records_are_reported_not_dropped_silently(tmp_path):
-    good = {"id": "a", "statement": "s", "public_tests": [{"type": "stdio", "expected_stdout": "1"}]}
+    good = {"id": "a", "statement": "s",
+            "public_tests": [{"type": "stdio", "expected_stdout": "1"}]}
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join([json.dumps(good), "{not json", json.dumps({"weird": 1}),
                                json.dumps({**good, "public_tests": []})]) + "\n")
