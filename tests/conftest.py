@@ -14,6 +14,8 @@ from service.schema import ExecuteRequest, ExecuteResult
 from service.settings import Settings
 
 BACKENDS = ("local", "docker")
+# the hostile suites also run under gVisor (.ci/run registers the runsc runtime)
+HOSTILE_BACKENDS = (*BACKENDS, "runsc")
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +33,11 @@ _boxes: dict[str, Sandbox] = {}
 
 def _box(name: str, settings: Settings) -> Sandbox:
     if name not in _boxes:
-        _boxes[name] = open_sandbox(settings, backend=name)
+        if name == "runsc":
+            gvisor = settings.model_copy(update={"docker_runtime": "runsc"})
+            _boxes[name] = open_sandbox(gvisor, backend="docker")
+        else:
+            _boxes[name] = open_sandbox(settings, backend=name)
     return _boxes[name]
 
 
@@ -45,6 +51,16 @@ def _close_boxes() -> Iterator[None]:
 @pytest.fixture(params=BACKENDS)
 def sandbox(request: pytest.FixtureRequest, settings: Settings) -> Sandbox:
     return _box(request.param, settings)
+
+
+@pytest.fixture(params=HOSTILE_BACKENDS)
+def hostile_sandbox(request: pytest.FixtureRequest, settings: Settings) -> Sandbox:
+    return _box(request.param, settings)
+
+
+@pytest.fixture
+def hostile_run(hostile_sandbox: Sandbox, policy: Policy) -> Runner:
+    return Runner(hostile_sandbox, policy)
 
 
 @pytest.fixture

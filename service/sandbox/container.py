@@ -100,6 +100,14 @@ class DockerRunner:
             log.exception("could not remove container %s", self.container.short_id)
 
 
+def pids_limit(pids: int, runtime: str) -> int:
+    """gVisor's processes are not host tasks, but its sentry's host threads are counted by
+    the pids cgroup and multiply under a fork bomb: a tight cap kills the whole sandbox.
+    There the runner's RLIMIT_NPROC (enforced by gVisor) bounds the program; the cgroup
+    cap only guards the host."""
+    return max(pids, 8192) if runtime == "runsc" else pids
+
+
 def container_config(image: str, settings: dict[str, Any]) -> dict[str, Any]:
     uid = 100000 + secrets.randbelow(1 << 30)
     return {
@@ -115,7 +123,7 @@ def container_config(image: str, settings: dict[str, Any]) -> dict[str, Any]:
         "shm_size": "64m",
         "mem_limit": f"{settings['memory_mb']}m",
         "memswap_limit": f"{settings['memory_mb']}m",
-        "pids_limit": settings["pids"],
+        "pids_limit": pids_limit(settings["pids"], settings["runtime"]),
         "nano_cpus": int(settings["cpus"] * 1e9),
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
@@ -163,6 +171,7 @@ class DockerSandbox:
         except docker.errors.DockerException as e:
             raise SandboxError(f"Docker engine unavailable: {e}") from e
         self.pool_id = uuid.uuid4().hex[:12]
+        self.runtime = runtime
         settings = {"work_mb": work_mb, "memory_mb": memory_mb, "pids": pids, "cpus": cpus,
                     "runtime": runtime, "pool_id": self.pool_id}
         self.pool = WarmPool(lambda: launch_docker(self.api, image, settings),
