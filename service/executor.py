@@ -98,8 +98,31 @@ def compile_submission(session: Session, spec: LanguageSpec, code: str,
                          time_s=out.wall_time_s)
 
 
+BATCH_OUTPUT_BYTES = 32 << 20  # bounds one answer frame: tests per round trip x output cap
+
+
 def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec,
               policy: Policy) -> list[TestResult]:
+    if req.stop_on_first_failure:
+        return run_tests_in_turn(session, req, spec, policy)
+    harness = harness_source()
+    nonces = [secrets.token_hex(16) for _ in req.tests]
+    plans = [plan_test(t, spec, req.code, req.limits, n, harness)
+             for t, n in zip(req.tests, nonces, strict=True)]
+    per_frame = max(1, BATCH_OUTPUT_BYTES // (2 * req.limits.output_kb * 1024))
+    outcomes: list[RunOutcome] = []
+    for start in range(0, len(plans), per_frame):
+        outcomes += session.run_many(plans[start:start + per_frame])
+    results = []
+    for test, outcome, nonce in zip(req.tests, outcomes, nonces, strict=True):
+        checker = _run_checker(session, test, outcome, policy)
+        results.append(judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker))
+    return results
+
+
+def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
+                      policy: Policy) -> list[TestResult]:
+    """One test at a time, so that the first failure stops the rest."""
     harness = harness_source()
     results: list[TestResult] = []
     failed = False

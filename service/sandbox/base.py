@@ -85,6 +85,8 @@ class Session(Protocol):
 
     def run(self, spec: RunSpec) -> RunOutcome: ...
 
+    def run_many(self, specs: list[RunSpec]) -> list[RunOutcome]: ...
+
 
 class Sandbox(Protocol):
     name: str

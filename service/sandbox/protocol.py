@@ -79,6 +79,12 @@ class PipeTransport:
                 continue  # already closed: nothing to release
 
 
+def run_frame(spec: RunSpec) -> dict[str, Any]:
+    return {"argv": spec.argv, "dir": "build" if spec.in_build_dir else "fresh",
+            "files": spec.files, "stdin": spec.stdin, "env": spec.env,
+            "limits": spec.limits.to_wire()}
+
+
 class RunnerClient:
     """Drives one runner: handshake, then one request frame, one answer frame."""
 
@@ -107,16 +113,17 @@ class RunnerClient:
         self.call({"op": "put", "files": files}, timeout_s=10)
 
     def run(self, spec: RunSpec) -> RunOutcome:
-        frame = {
-            "op": "run",
-            "argv": spec.argv,
-            "dir": "build" if spec.in_build_dir else "fresh",
-            "files": spec.files,
-            "stdin": spec.stdin,
-            "env": spec.env,
-            "limits": spec.limits.to_wire(),
-        }
+        frame = {"op": "run", **run_frame(spec)}
         return RunOutcome.from_wire(self.call(frame, timeout_s=spec.limits.wall_time_s + 2))
+
+    def run_many(self, specs: list[RunSpec]) -> list[RunOutcome]:
+        """Several runs, one after another, in one round trip (each in a fresh run dir)."""
+        if not specs:
+            return []
+        frame = {"op": "runs", "runs": [run_frame(s) for s in specs]}
+        timeout = sum(s.limits.wall_time_s + 1 for s in specs) + 1
+        reply = self.call(frame, timeout_s=timeout)
+        return [RunOutcome.from_wire(r) for r in reply["results"]]
 
     def reset(self) -> dict[str, Any]:
         return self.call({"op": "reset"}, timeout_s=10)

@@ -6,6 +6,7 @@ Standard library only: it is sent over stdin to a bare `python3` inside the sand
 It reads length-prefixed JSON frames on stdin and answers each on stdout:
   put   {files}                        write files into /work/build
   run   {argv, dir, files, stdin, env, limits, channel}  run one program, measure it
+  runs  {runs: [run, ...]}               several runs in order, one answer
   reset {}                             kill every process, wipe writable dirs
 Being PID 1 matters: the kernel ignores SIGKILL sent to a namespace's init from inside,
 so a program cannot kill its runner, and kill(-1) reaches every process it left behind.
@@ -13,6 +14,7 @@ so a program cannot kill its runner, and kill(-1) reaches every process it left 
 
 import base64
 import ctypes
+import fcntl
 import json
 import math
 import os
@@ -20,6 +22,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import time
@@ -64,6 +67,85 @@ def write_files(directory, files):
     for name, content in files.items():
         with open(os.path.join(directory, safe_name(name)), "w", encoding="utf-8") as f:
             f.write(content)
+
+
+# A tiny exec wrapper that applies the rlimits: Popen can then vfork (about 0.4 ms)
+# instead of fork + a Python preexec_fn in the child (about 2 ms per test). It is built
+# once per sandbox, before any submitted code runs, into a sealed memfd: a program (same
+# uid) can neither rewrite it nor find it on disk.
+LAUNCHER_C = r"""
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+static void lim(int r, unsigned long long soft, unsigned long long hard) {
+    struct rlimit l = {soft, hard};
+    if (setrlimit(r, &l)) { perror("rlef-exec: setrlimit"); _exit(126); }
+}
+int main(int argc, char **argv) {
+    if (argc < 9 || strcmp(argv[7], "--")) { fputs("rlef-exec: bad arguments\n", stderr); return 126; }
+    close(atoi(argv[1]));
+    unsigned long long cpu = strtoull(argv[2], 0, 10), as = strtoull(argv[3], 0, 10);
+    unsigned long long nproc = strtoull(argv[4], 0, 10), fsize = strtoull(argv[5], 0, 10);
+    unsigned long long nofile = strtoull(argv[6], 0, 10);
+    lim(RLIMIT_CPU, cpu, cpu + 1);
+    lim(RLIMIT_CORE, 0, 0);
+    lim(RLIMIT_NOFILE, nofile, nofile);
+    lim(RLIMIT_FSIZE, fsize, fsize);
+    if (as) { lim(RLIMIT_STACK, RLIM_INFINITY, RLIM_INFINITY); lim(RLIMIT_AS, as, as); }
+    else lim(RLIMIT_STACK, 256ULL << 20, 256ULL << 20);
+    if (nproc) lim(RLIMIT_NPROC, nproc, nproc);
+    signal(SIGPIPE, SIG_DFL); signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL);
+    execvp(argv[8], argv + 8);
+    fprintf(stderr, "cannot execute %s: %s\n", argv[8], strerror(errno));
+    return 127;
+}
+"""
+LAUNCHER = {"fd": None}
+
+
+def build_launcher():
+    """Compile LAUNCHER_C into a sealed memfd; None (preexec_fn fallback) without gcc."""
+    src, exe = "/tmp/.rlef-exec.c", "/tmp/.rlef-exec"
+    try:
+        with open(src, "w") as f:
+            f.write(LAUNCHER_C)
+        for static in (["-static"], []):
+            if subprocess.run(["gcc", "-O2", *static, "-o", exe, src],
+                              capture_output=True, timeout=60).returncode == 0:
+                break
+        with open(exe, "rb") as f:
+            elf = f.read()
+        fd = os.memfd_create("rlef-exec", os.MFD_ALLOW_SEALING)
+        os.write(fd, elf)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
+                    | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
+        probe = subprocess.run(launcher_argv(fd, {"cpu_time_s": 1, "memory_mb": 256,
+                                                  "pids": 8, "output_kb": 64}, True)
+                               + ["true"], pass_fds=(fd,), capture_output=True, timeout=10)
+        if probe.returncode != 0:
+            os.close(fd)
+            return None
+        return fd
+    except (OSError, subprocess.SubprocessError):
+        return None
+    finally:
+        for path in (src, exe):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def launcher_argv(fd, limits, nproc):
+    cpu = max(1, math.ceil(limits["cpu_time_s"]))
+    mem = limits["memory_mb"] * MB if limits.get("address_space", True) else 0
+    fsize = max(64 * MB, 2 * limits["output_kb"] * 1024)
+    return ["/proc/self/fd/%d" % fd, str(fd), str(cpu), str(mem),
+            str(limits["pids"] if nproc else 0), str(fsize), "256", "--"]
 
 
 def make_preexec(limits, nproc):
@@ -111,8 +193,19 @@ def kill_all(deadline_s=2.0):
 
 
 def fresh_dir(path):
+    try:
+        st = os.lstat(path)
+        # most programs write nothing: an empty dir as we made it is fresh already
+        if stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o755 \
+                and not os.listdir(path):
+            return
+    except FileNotFoundError:
+        pass
+    if os.path.islink(path):
+        os.unlink(path)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o755)
 
 
 class Capture:
@@ -171,11 +264,18 @@ def spawn(req, nproc):
     chan_r, chan_w = os.pipe()
     env = dict(req.get("env", {}))
     env["RLEF_CHANNEL_FD"] = str(chan_w)
-    proc = subprocess.Popen(
-        req["argv"], cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, pass_fds=(chan_w,), start_new_session=True,
-        preexec_fn=make_preexec(limits, nproc),
-    )
+    fd = LAUNCHER["fd"]
+    if fd is not None:
+        proc = subprocess.Popen(
+            launcher_argv(fd, limits, nproc) + req["argv"], cwd=cwd, env=env, stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(chan_w, fd),
+            start_new_session=True)
+    else:
+        proc = subprocess.Popen(
+            req["argv"], cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, pass_fds=(chan_w,), start_new_session=True,
+            preexec_fn=make_preexec(limits, nproc),
+        )
     stdin.close()
     os.close(chan_w)
     return proc, chan_r
@@ -270,7 +370,10 @@ def main():
     config = read_frame()
     nproc = bool(config.get("nproc_rlimit"))
     os.makedirs(BUILD, exist_ok=True)
-    write_frame({"ready": True, "pid": os.getpid(), "uid": os.getuid()})
+    if config.get("launcher", True):
+        LAUNCHER["fd"] = build_launcher()
+    write_frame({"ready": True, "pid": os.getpid(), "uid": os.getuid(),
+                 "launcher": LAUNCHER["fd"] is not None})
     while True:
         try:
             req = read_frame()
@@ -280,6 +383,8 @@ def main():
         try:
             if op == "run":
                 resp = run(req, nproc)
+            elif op == "runs":  # a job's tests in one round trip
+                resp = {"results": [run(r, nproc) for r in req["runs"]]}
             elif op == "put":
                 write_files(BUILD, req["files"])
                 resp = {"ok": True}

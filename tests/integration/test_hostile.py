@@ -236,3 +236,14 @@ def test_large_stdin(run):
               [stdio(data, str(7 * 4_000_000))], limits={**LIMITS, "wall_time_s": 20,
                                                          "cpu_time_s": 10})
     assert res.verdict == Verdict.accepted, res.feedback
+
+
+def test_tampering_with_the_run_dir(run):
+    """A test swaps its run dir for a symlink or locks it: the next test still runs clean."""
+    for trick in ("shutil.rmtree('/work/run'); os.symlink('/tmp', '/work/run')",
+                  "os.chmod('/work/run', 0)",
+                  "open('/work/run/planted', 'w').write('x'); os.chmod('/work/run', 0o555)"):
+        code = f"import os, shutil\nos.chdir('/work')\n{trick}\nprint(sorted(os.listdir('/tmp')))"
+        res = run("python", code, [stdio("", "[]"), stdio("", "[]")], limits=LIMITS)
+        assert [t.verdict for t in res.tests] == [Verdict.accepted] * 2, res.feedback
+    assert_healthy(run)
