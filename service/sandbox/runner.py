@@ -86,7 +86,10 @@ static void lim(int r, unsigned long long soft, unsigned long long hard) {
     if (setrlimit(r, &l)) { perror("rlef-exec: setrlimit"); _exit(126); }
 }
 int main(int argc, char **argv) {
-    if (argc < 9 || strcmp(argv[7], "--")) { fputs("rlef-exec: bad arguments\n", stderr); return 126; }
+    if (argc < 9 || strcmp(argv[7], "--")) {
+        fputs("rlef-exec: bad arguments\n", stderr);
+        return 126;
+    }
     close(atoi(argv[1]));
     unsigned long long cpu = strtoull(argv[2], 0, 10), as = strtoull(argv[3], 0, 10);
     unsigned long long nproc = strtoull(argv[4], 0, 10), fsize = strtoull(argv[5], 0, 10);
