@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 Language = Literal["python", "cpp", "c", "javascript", "java", "rust", "go", "bash", "sql"]
 
@@ -77,7 +77,19 @@ class SqlTest(_Strict):
     ordered: bool = False
 
 
-Test = Annotated[StdioTest | CallTest | AssertTest | SqlTest, Field(discriminator="type")]
+def _test_type(value: Any) -> str:
+    """The tag; a test without `type` is a stdio test, as each model's default says."""
+    if isinstance(value, dict):
+        return str(value.get("type", "stdio"))
+    return str(getattr(value, "type", "stdio"))
+
+
+Test = Annotated[
+    Annotated[StdioTest, Tag("stdio")] | Annotated[CallTest, Tag("call")]
+    | Annotated[AssertTest, Tag("assert")] | Annotated[SqlTest, Tag("sql")],
+    Discriminator(_test_type, custom_error_type="unknown_test_type",
+                  custom_error_message="unknown test type (stdio, call, assert, sql)"),
+]
 
 FeedbackStyle = Literal["rlef", "plain"]
 
