@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install images demo demo-train test lint bench serve up down clean
+.PHONY: install images demo demo-train test stress lint bench serve up down clean
 
 install: $(BIN)/rlef
 
@@ -24,6 +24,11 @@ demo-train: install
 
 test: install
 	$(BIN)/pytest -q
+
+# full-size load (50 clients x 60 s) and soak (10,000 jobs); CI runs them smaller
+stress: install
+	RLEF_LOAD_CLIENTS=50 RLEF_LOAD_SECONDS=60 RLEF_SOAK_JOBS=10000 \
+		$(BIN)/pytest -q -s tests/integration/test_load.py tests/integration/test_soak.py
 
 lint: install
 	$(BIN)/ruff check service trainer tests bench

@@ -76,7 +76,9 @@ class WarmPool:
 
     def close(self) -> None:
         self._closed = True
-        self._bg.shutdown(wait=True, cancel_futures=True)
+        # no cancel_futures: a cancelled recycle would strand its sandbox (a container
+        # left behind); recycles after close kill instead, replacements return at once
+        self._bg.shutdown(wait=True)
         while True:
             try:
                 self._idle.get_nowait().kill()
@@ -105,7 +107,7 @@ class WarmPool:
         if not state.get("clean"):
             log.warning("runner left dirty (%s); retiring it", state.get("leftovers"))
             self._retire(handle)
-        elif handle.client.jobs >= self.max_jobs:
+        elif handle.client.jobs >= self.max_jobs or self._closed:
             self._retire(handle)
         else:
             self._idle.put(handle)
