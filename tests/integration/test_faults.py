@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 import time
 
-import docker
 import pytest
 
+import docker
 from service.client import ExecutionClient
 from service.executor import execute
 from service.sandbox.container import LABEL

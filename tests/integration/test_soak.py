@@ -9,9 +9,9 @@ import os
 import signal
 import subprocess
 
-import docker
 import redis
 
+import docker
 from service import keys
 from service.client import ExecutionClient
 from service.sandbox.container import LABEL
