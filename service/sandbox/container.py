@@ -23,7 +23,7 @@ from docker.types import Ulimit
 import docker
 from service.sandbox.base import SandboxError
 from service.sandbox.pool import WarmPool
-from service.sandbox.protocol import BOOTSTRAP, RunnerClient
+from service.sandbox.protocol import BOOTSTRAP, RunnerClient, runner_config
 
 log = logging.getLogger(__name__)
 LABEL = "rlef.sandbox"
@@ -149,7 +149,7 @@ def launch_docker(api: docker.DockerClient, image: str, settings: dict[str, Any]
     raw = sock._sock if hasattr(sock, "_sock") else sock
     runner = DockerRunner(container, RunnerClient(AttachTransport(raw)))
     try:
-        runner.client.start({"nproc_rlimit": True}, timeout_s=60)
+        runner.client.start(runner_config(nproc_rlimit=True), timeout_s=60)
     except SandboxError:
         runner.kill()
         raise

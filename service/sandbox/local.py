@@ -17,7 +17,7 @@ from typing import Any
 
 from service.sandbox.base import SandboxError
 from service.sandbox.pool import WarmPool
-from service.sandbox.protocol import BOOTSTRAP, PipeTransport, RunnerClient
+from service.sandbox.protocol import BOOTSTRAP, PipeTransport, RunnerClient, runner_config
 
 NOBODY = 65534
 # Just what toolchains need from /etc; the service's own config stays invisible.
@@ -78,7 +78,7 @@ def launch_local(work_mb: int) -> LocalRunner:
     proc.stdout.close()
     runner = LocalRunner(proc, RunnerClient(transport))
     try:
-        runner.client.start({"nproc_rlimit": True}, timeout_s=30)
+        runner.client.start(runner_config(nproc_rlimit=True), timeout_s=30)
     except SandboxError:
         runner.kill()
         raise

@@ -33,6 +33,15 @@ def runner_source() -> bytes:
     return resources.files("service.sandbox").joinpath("runner.py").read_bytes()
 
 
+def runner_config(nproc_rlimit: bool) -> dict[str, Any]:
+    """The runner's start frame: the launcher's C source and the zygote's Python source
+    travel with it, so the sandbox image needs none of the service's files."""
+    files = resources.files("service.sandbox")
+    return {"nproc_rlimit": nproc_rlimit,
+            "launcher_c": files.joinpath("launcher.c").read_text(),
+            "zygote_src": files.joinpath("zygote.py").read_text()}
+
+
 def encode_frame(obj: Any) -> bytes:
     data = json.dumps(obj).encode()
     return _HEADER.pack(len(data)) + data

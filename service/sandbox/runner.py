@@ -22,6 +22,7 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import stat
 import struct
 import subprocess
@@ -73,49 +74,15 @@ def write_files(directory, files):
 # instead of fork + a Python preexec_fn in the child (about 2 ms per test). It is built
 # once per sandbox, before any submitted code runs, into a sealed memfd: a program (same
 # uid) can neither rewrite it nor find it on disk.
-LAUNCHER_C = r"""
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
-static void lim(int r, unsigned long long soft, unsigned long long hard) {
-    struct rlimit l = {soft, hard};
-    if (setrlimit(r, &l)) { perror("rlef-exec: setrlimit"); _exit(126); }
-}
-int main(int argc, char **argv) {
-    if (argc < 9 || strcmp(argv[7], "--")) {
-        fputs("rlef-exec: bad arguments\n", stderr);
-        return 126;
-    }
-    close(atoi(argv[1]));
-    unsigned long long cpu = strtoull(argv[2], 0, 10), as = strtoull(argv[3], 0, 10);
-    unsigned long long nproc = strtoull(argv[4], 0, 10), fsize = strtoull(argv[5], 0, 10);
-    unsigned long long nofile = strtoull(argv[6], 0, 10);
-    lim(RLIMIT_CPU, cpu, cpu + 1);
-    lim(RLIMIT_CORE, 0, 0);
-    lim(RLIMIT_NOFILE, nofile, nofile);
-    lim(RLIMIT_FSIZE, fsize, fsize);
-    if (as) { lim(RLIMIT_STACK, RLIM_INFINITY, RLIM_INFINITY); lim(RLIMIT_AS, as, as); }
-    else lim(RLIMIT_STACK, 256ULL << 20, 256ULL << 20);
-    if (nproc) lim(RLIMIT_NPROC, nproc, nproc);
-    signal(SIGPIPE, SIG_DFL); signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL);
-    execvp(argv[8], argv + 8);
-    fprintf(stderr, "cannot execute %s: %s\n", argv[8], strerror(errno));
-    return 127;
-}
-"""
 LAUNCHER = {"fd": None}
 
 
-def build_launcher():
-    """Compile LAUNCHER_C into a sealed memfd; None (preexec_fn fallback) without gcc."""
+def build_launcher(source):
+    """Compile launcher.c into a sealed memfd; None (preexec_fn fallback) without gcc."""
     src, exe = "/tmp/.rlef-exec.c", "/tmp/.rlef-exec"
     try:
         with open(src, "w") as f:
-            f.write(LAUNCHER_C)
+            f.write(source)
         for static in (["-static"], []):
             if subprocess.run(["gcc", "-O2", *static, "-o", exe, src],
                               capture_output=True, timeout=60).returncode == 0:
@@ -176,8 +143,26 @@ def make_preexec(limits, nproc):
     return preexec
 
 
-def kill_all(deadline_s=2.0):
-    """Kill every process but ourselves and reap them. True when none is left."""
+def others(spare):
+    """Live processes other than us and `spare` (zombies are not counted)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in spare:
+            try:
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    if f.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                        found.append(int(name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def kill_all(deadline_s=2.0, spare=None):
+    """Kill every process but ourselves (and `spare`, the zygote) and reap them.
+
+    True when none is left."""
+    if spare is not None:
+        return kill_all_but(spare, deadline_s)
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         try:
@@ -190,6 +175,27 @@ def kill_all(deadline_s=2.0):
                 if pid == 0:
                     break
         except ChildProcessError:
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def kill_all_but(spare, deadline_s):
+    end = time.monotonic() + deadline_s
+    keep = {os.getpid(), spare}
+    while time.monotonic() < end:
+        left = others(keep)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        if not left:
             return True
         time.sleep(0.001)
     return False
@@ -253,8 +259,78 @@ def open_pidfd(pid):
         return None
 
 
-def spawn(req, nproc):
-    limits = req["limits"]
+class ZygoteState:
+    """The fork server's process, its control socket and unread bytes from it."""
+
+    src: "str | None" = None
+    sock: "socket.socket | None" = None
+    proc: "subprocess.Popen[bytes] | None" = None
+    buf = b""
+
+
+ZYGOTE = ZygoteState()
+
+
+def start_zygote():
+    """The Python fork server (zygote.py); None when it cannot start (then: exec)."""
+    if not ZYGOTE.src:
+        return
+    mine, theirs = socket.socketpair()
+    try:
+        ZYGOTE.proc = subprocess.Popen(
+            ["python3", "-I", "-c", ZYGOTE.src, str(theirs.fileno())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),), cwd="/", env={"PATH": os.environ.get("PATH", "")})
+        ZYGOTE.sock, ZYGOTE.buf = mine, b""  # type: ignore[assignment]
+    except OSError:
+        mine.close()
+    finally:
+        theirs.close()
+
+
+def stop_zygote():
+    if ZYGOTE.sock is not None:
+        ZYGOTE.sock.close()
+        ZYGOTE.sock = None
+    if ZYGOTE.proc is not None:
+        try:
+            ZYGOTE.proc.kill()
+        except OSError:
+            pass
+        ZYGOTE.proc = None
+
+
+def zygote_pid():
+    proc = ZYGOTE.proc
+    return proc.pid if ZYGOTE.sock is not None and proc is not None else None
+
+
+def forkable(req):
+    """`python3 SCRIPT args`: a plain script run the zygote can do."""
+    argv = req["argv"]
+    return (ZYGOTE.sock is not None and len(argv) >= 2 and argv[0] == "python3"
+            and not argv[1].startswith("-"))
+
+
+def complete(buf):
+    return len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]
+
+
+def recv_msg(sock, deadline):
+    """One message from the zygote (two may arrive in one read: the rest is kept)."""
+    buf = ZYGOTE.buf
+    while not complete(buf):
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise OSError("zygote gone")
+        buf += chunk
+    size = 4 + struct.unpack(">I", buf[:4])[0]
+    ZYGOTE.buf = buf[size:]
+    return json.loads(buf[4:size])
+
+
+def prepare(req):
     cwd = BUILD if req.get("dir") == "build" else RUN
     if cwd == RUN:
         fresh_dir(RUN)
@@ -264,6 +340,12 @@ def spawn(req, nproc):
         f.write(req.get("stdin", "").encode())
     stdin = open(stdin_path, "rb")
     os.unlink(stdin_path)  # the program gets the data, never a path to find it by
+    return cwd, stdin
+
+
+def spawn(req, nproc):
+    limits = req["limits"]
+    cwd, stdin = prepare(req)
     chan_r, chan_w = os.pipe()
     env = dict(req.get("env", {}))
     env["RLEF_CHANNEL_FD"] = str(chan_w)
@@ -315,23 +397,103 @@ def run(req, nproc):
         os.close(pidfd)
     wall = time.monotonic() - start
     # Whatever the program left running would hold the pipes open: kill it, then drain.
-    kill_all()
+    kill_all(spare=zygote_pid())
     while cap.open:
         cap.pump(0.01, out_fd, err_fd)
     for f in (proc.stdout, proc.stderr):
         f.close()
     os.close(chan_r)
+    return outcome(status, wall, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss,
+                   timed_out, cap, out_fd, err_fd, chan_r)
+
+
+def run_any(req, nproc):
+    if forkable(req):
+        try:
+            return run_forked(req, nproc)
+        except ZygoteDown:
+            stop_zygote()  # e.g. killed by the previous test: exec this one
+    return run(req, nproc)
+
+
+class ZygoteDown(Exception):
+    pass
+
+
+def fork_child(req, nproc, cwd, stdin, fds):
+    """Hand the test to the zygote; returns the child's pid."""
+    msg = json.dumps({"argv": req["argv"][1:], "env": req.get("env", {}), "cwd": cwd,
+                      "limits": req["limits"], "nproc": nproc}).encode()
+    sock = ZYGOTE.sock
+    try:
+        if sock is None:
+            raise OSError("no zygote")
+        socket.send_fds(sock, [struct.pack(">I", len(msg)) + msg], [stdin.fileno(), *fds])
+        return recv_msg(sock, time.monotonic() + 5)["pid"]
+    except OSError as e:
+        raise ZygoteDown(str(e)) from e
+    finally:
+        stdin.close()
+        for fd in fds:
+            os.close(fd)
+
+
+def run_forked(req, nproc):
+    limits = req["limits"]
+    start = time.monotonic()
+    cwd, stdin = prepare(req)
+    (out_r, out_w), (err_r, err_w), (chan_r, chan_w) = os.pipe(), os.pipe(), os.pipe()
+    try:
+        pid = fork_child(req, nproc, cwd, stdin, [out_w, err_w, chan_w])
+    except ZygoteDown:
+        for fd in (out_r, err_r, chan_r):
+            os.close(fd)
+        raise
+    sock = ZYGOTE.sock
+    assert sock is not None  # fork_child raised otherwise
+    cap = Capture([out_r, err_r, chan_r], limits["output_kb"] * 1024)
+    deadline = start + limits["wall_time_s"]
+    timed_out = killed = False
+    done = None
+    while done is None:
+        if complete(ZYGOTE.buf):  # the exit came with the pid
+            done = recv_msg(sock, time.monotonic() + 5)
+            break
+        now = time.monotonic()
+        if (cap.exceeded or now >= deadline) and not killed:
+            timed_out, killed = not cap.exceeded, True
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if cap.pump(0.05 if killed else deadline - now, out_r, err_r, sock.fileno()):
+            try:
+                done = recv_msg(sock, time.monotonic() + 5)
+            except OSError:  # the program killed the zygote: its own run ends here
+                stop_zygote()
+                done = {"status": signal.SIGKILL, "rusage": [0.0, 0.0, 0]}
+    wall = time.monotonic() - start
+    kill_all(spare=zygote_pid())
+    while cap.open:
+        cap.pump(0.01, out_r, err_r)
+    for fd in (out_r, err_r, chan_r):
+        os.close(fd)
+    status, (utime, stime, rss) = done["status"], done["rusage"]
+    return outcome(status, wall, utime + stime, rss, timed_out, cap, out_r, err_r, chan_r)
+
+
+def outcome(status, wall, cpu, rss, timed_out, cap, out_fd, err_fd, chan_fd):
     return {
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "wall_time_s": round(wall, 6),
-        "cpu_time_s": round(rusage.ru_utime + rusage.ru_stime, 6),
-        "max_rss_kb": rusage.ru_maxrss,
+        "cpu_time_s": round(cpu, 6),
+        "max_rss_kb": rss,
         "timed_out": timed_out,
         "output_exceeded": cap.exceeded,
         "stdout": base64.b64encode(bytes(cap.bufs[out_fd])).decode(),
         "stderr": base64.b64encode(bytes(cap.bufs[err_fd])).decode(),
-        "channel": base64.b64encode(bytes(cap.bufs[chan_r])).decode(),
+        "channel": base64.b64encode(bytes(cap.bufs[chan_fd])).decode(),
     }
 
 
@@ -345,8 +507,22 @@ def leftovers():
     return found
 
 
+def zygote_healthy():
+    """Alive, and not stopped by a program's SIGSTOP (it holds no job data: it is kept)."""
+    pid = zygote_pid()
+    if pid is None or ZYGOTE.proc is None or ZYGOTE.proc.poll() is not None:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"S", b"R")
+    except (OSError, IndexError):
+        return False
+
+
 def reset():
-    procs_gone = kill_all()
+    if not zygote_healthy():
+        stop_zygote()
+    procs_gone = kill_all(spare=zygote_pid())
     for d in SCRATCH_DIRS:
         try:
             names = os.listdir(d)
@@ -363,6 +539,8 @@ def reset():
                     pass  # reported below as a leftover, which retires the sandbox
     left = leftovers()
     os.makedirs(BUILD, exist_ok=True)
+    if ZYGOTE.sock is None:
+        start_zygote()
     return {"clean": procs_gone and not left, "leftovers": left[:20]}
 
 
@@ -373,10 +551,12 @@ def main():
     config = read_frame()
     nproc = bool(config.get("nproc_rlimit"))
     os.makedirs(BUILD, exist_ok=True)
-    if config.get("launcher", True):
-        LAUNCHER["fd"] = build_launcher()
+    if config.get("launcher_c"):
+        LAUNCHER["fd"] = build_launcher(config["launcher_c"])
+    ZYGOTE.src = config.get("zygote_src")
+    start_zygote()
     write_frame({"ready": True, "pid": os.getpid(), "uid": os.getuid(),
-                 "launcher": LAUNCHER["fd"] is not None})
+                 "launcher": LAUNCHER["fd"] is not None, "zygote": ZYGOTE.sock is not None})
     while True:
         try:
             req = read_frame()
@@ -385,9 +565,9 @@ def main():
         op = req.get("op")
         try:
             if op == "run":
-                resp = run(req, nproc)
+                resp = run_any(req, nproc)
             elif op == "runs":  # a job's tests in one round trip
-                resp = {"results": [run(r, nproc) for r in req["runs"]]}
+                resp = {"results": [run_any(r, nproc) for r in req["runs"]]}
             elif op == "put":
                 write_files(BUILD, req["files"])
                 resp = {"ok": True}
