@@ -39,6 +39,9 @@ class AttachTransport:
         self._pending = 0  # bytes of the current stdout frame still to hand out
         self.stderr_tail = b""
 
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
     def send(self, data: bytes) -> None:
         try:
             self.sock.sendall(data)

@@ -89,8 +89,15 @@ class WarmPool:
         return self._idle.qsize()
 
     def _acquire(self) -> Launched:
+        deadline = time.monotonic() + self.acquire_timeout_s
         try:
-            return self._idle.get(timeout=self.acquire_timeout_s)
+            while True:
+                handle = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+                if not handle.client.gone():
+                    return handle
+                # died while idle (killed from outside, OOM): replace it, take another
+                log.warning("an idle sandbox died; replacing it")
+                self._retire(handle)
         except queue.Empty:
             raise SandboxError(
                 f"no sandbox free within {self.acquire_timeout_s:.0f}s "

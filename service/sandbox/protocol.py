@@ -56,6 +56,8 @@ class Transport(Protocol):
 
     def close(self) -> None: ...
 
+    def fileno(self) -> int: ...
+
 
 class PipeTransport:
     """A child process's stdin/stdout (the local backend's bwrap)."""
@@ -79,6 +81,9 @@ class PipeTransport:
         if not chunk:
             raise SandboxError("runner exited")
         return chunk
+
+    def fileno(self) -> int:
+        return self.read_fd
 
     def close(self) -> None:
         for fd in (self.write_fd, self.read_fd):
@@ -117,6 +122,15 @@ class RunnerClient:
         if "error" in reply:
             raise SandboxError(f"runner error: {reply['error']}")
         return reply
+
+    def gone(self) -> bool:
+        """An idle runner never writes: anything readable now is its EOF (it died)."""
+        if self._buf:
+            return True
+        try:
+            return bool(select.select([self.transport.fileno()], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def put(self, files: dict[str, str]) -> None:
         self.call({"op": "put", "files": files}, timeout_s=10)

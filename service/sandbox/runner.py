@@ -453,20 +453,23 @@ def run_forked(req, nproc):
     assert sock is not None  # fork_child raised otherwise
     cap = Capture([out_r, err_r, chan_r], limits["output_kb"] * 1024)
     deadline = start + limits["wall_time_s"]
-    timed_out = killed = False
-    done = None
+    timed_out, killed_at, done = False, None, None
     while done is None:
         if complete(ZYGOTE.buf):  # the exit came with the pid
             done = recv_msg(sock, time.monotonic() + 5)
             break
         now = time.monotonic()
-        if (cap.exceeded or now >= deadline) and not killed:
-            timed_out, killed = not cap.exceeded, True
+        if (cap.exceeded or now >= deadline) and killed_at is None:
+            timed_out, killed_at = not cap.exceeded, now
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if cap.pump(0.05 if killed else deadline - now, out_r, err_r, sock.fileno()):
+        if killed_at is not None and now > killed_at + 1.0:
+            stop_zygote()  # stopped (SIGSTOP) or wedged by the program: not reusable
+            done = {"status": signal.SIGKILL, "rusage": [0.0, 0.0, 0]}
+            break
+        if cap.pump(0.05 if killed_at else deadline - now, out_r, err_r, sock.fileno()):
             try:
                 done = recv_msg(sock, time.monotonic() + 5)
             except OSError:  # the program killed the zygote: its own run ends here

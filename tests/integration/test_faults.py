@@ -22,15 +22,22 @@ SLOW = ExecuteRequest.model_validate({"language": "python", "tests": [stdio("", 
                                       "code": "import time\ntime.sleep(2)\nprint('done')\n"})
 
 
-def kill_busy_container(pool_label: str | None = None, after_s: float = 0.7) -> list[str]:
-    """docker kill every sandbox container of the pool (or all rlef ones) after a delay."""
+def sandbox_ids() -> set[str]:
+    return {c.id for c in docker.from_env().containers.list(filters={"label": LABEL})}
+
+
+def kill_busy_container(pool_label: str | None = None, after_s: float = 0.7,
+                        spare: frozenset[str] = frozenset()) -> list[str]:
+    """docker kill every sandbox container of the pool (or all rlef ones but `spare`:
+    other tests' pools) after a delay."""
     time.sleep(after_s)
     api = docker.from_env()
     flt = {"label": f"{LABEL}={pool_label}" if pool_label else LABEL}
     killed = []
     for c in api.containers.list(filters=flt):
-        c.kill()
-        killed.append(c.short_id)
+        if c.id not in spare:
+            c.kill()
+            killed.append(c.short_id)
     return killed
 
 
@@ -59,12 +66,14 @@ def test_container_killed_mid_test_direct(settings, policy):
 
 def test_container_killed_mid_job_is_retried_through_the_queue(procs):
     url = fresh_db(5)
+    others = frozenset(sandbox_ids())
     procs.start([RLEF, "worker", "--redis-url", url, "--backend", "docker",
                  "--concurrency", "1"], log="worker")
     api = procs.api(url)
     workers_alive(url, 1)
     reqs = [SLOW.model_copy(update={"id": f"slow-{i}"}) for i in range(2)]
-    killer = threading.Thread(target=kill_busy_container, kwargs={"after_s": 1.0})
+    killer = threading.Thread(target=kill_busy_container,
+                              kwargs={"after_s": 1.0, "spare": others})
     killer.start()
     results = ExecutionClient(api).execute_many(reqs)
     killer.join()

@@ -44,6 +44,8 @@ def test_soak_leaves_nothing_behind(tmp_path) -> None:
     url = fresh_db(6)
     procs = Procs(tmp_path)
     tmp_before = set(os.listdir("/tmp"))
+    api_docker = docker.from_env()
+    others = {c.id for c in api_docker.containers.list(all=True, filters={"label": LABEL})}
     try:
         workers = [procs.start([RLEF, "worker", "--redis-url", url, "--backend", "docker",
                                 "--concurrency", "1"], log="worker") for _ in range(2)]
@@ -64,7 +66,9 @@ def test_soak_leaves_nothing_behind(tmp_path) -> None:
             assert w.wait(timeout=120) == 0
     finally:
         procs.stop()
-    assert docker.from_env().containers.list(all=True, filters={"label": LABEL}) == []
+    # other tests' pools may be open in this session: only this run's must be gone
+    mine = {c.id for c in api_docker.containers.list(all=True, filters={"label": LABEL})}
+    assert mine - others == set()
     assert sandbox_processes() == []
     assert not {n for n in set(os.listdir("/tmp")) - tmp_before if "leftover" in n}
     r = redis.Redis.from_url(url, decode_responses=True)
