@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import docker
 from service.executor import execute, policy_from
 from service.sandbox import open_sandbox
 from service.sandbox.base import Sandbox
@@ -74,6 +75,9 @@ def bench_hello(boxes: dict[str, Sandbox], settings: Settings, results: dict[str
         client.execute(req)
         t = median_time(lambda: client.execute(req), repeat)
         report(results, "python hello, 1 test, HTTP /execute (docker)", t, base)
+        direct = results["python hello, 1 test, docker backend"]["value"]
+        results["http overhead ms"] = (t - direct) * 1000
+        print(f"{'HTTP /execute overhead over a direct call':<46} {(t - direct) * 1000:9.2f} ms")
         stop()
 
 
@@ -160,10 +164,13 @@ def run(results: dict[str, Any], quick: bool = False) -> None:
     repeat = 20 if quick else 60
     settings = Settings(pool_size=2)
     boxes = {"docker": open_sandbox(settings, "docker"), "local": open_sandbox(settings, "local")}
+    if "runsc" in docker.from_env().info().get("Runtimes", {}):
+        gvisor = settings.model_copy(update={"docker_runtime": "runsc"})
+        boxes["docker+runsc"] = open_sandbox(gvisor, "docker")
     try:
         bench_hello(boxes, settings, results, repeat)
-        for box in boxes.values():
-            bench_cpp(box, settings, results, repeat)
+        for name in ("docker", "local"):
+            bench_cpp(boxes[name], settings, results, repeat)
         bench_humaneval(boxes["docker"], settings, results)
     finally:
         for box in boxes.values():
