@@ -10,7 +10,6 @@ import subprocess
 import time
 
 import docker
-
 from service.executor import execute
 from service.sandbox import open_sandbox
 from service.schema import ExecuteRequest, Verdict
