@@ -118,25 +118,32 @@ def launcher_argv(fd, limits, nproc):
             str(limits["pids"] if nproc else 0), str(fsize), "256", "--"]
 
 
-def make_preexec(limits, nproc):
+def rlimit_table(limits, nproc):
+    """[(resource, soft, hard)] for a test: one definition for the launcher, the zygote
+    (which receives it ready-made) and the preexec_fn fallback."""
     cpu = max(1, math.ceil(limits["cpu_time_s"]))
-    mem = limits["memory_mb"] * MB
+    fsize = max(64 * MB, 2 * limits["output_kb"] * 1024)
+    table = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_CORE, 0, 0),
+             (resource.RLIMIT_NOFILE, 256, 256), (resource.RLIMIT_FSIZE, fsize, fsize)]
+    if limits.get("address_space", True):
+        # Unlimited stack: the address-space limit bounds it, and glibc then gives
+        # threads a small default stack instead of one the size of RLIMIT_STACK.
+        mem = limits["memory_mb"] * MB
+        table += [(resource.RLIMIT_STACK, resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+                  (resource.RLIMIT_AS, mem, mem)]
+    else:
+        table.append((resource.RLIMIT_STACK, 256 * MB, 256 * MB))
+    if nproc:
+        table.append((resource.RLIMIT_NPROC, limits["pids"], limits["pids"]))
+    return table
+
+
+def make_preexec(limits, nproc):
+    table = rlimit_table(limits, nproc)
 
     def preexec():
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        fsize = max(64 * MB, 2 * limits["output_kb"] * 1024)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        if limits.get("address_space", True):
-            # Unlimited stack: the address-space limit bounds it, and glibc then gives
-            # threads a small default stack instead of one the size of RLIMIT_STACK.
-            resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY,) * 2)
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        else:
-            resource.setrlimit(resource.RLIMIT_STACK, (256 * MB,) * 2)
-        if nproc:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits["pids"], limits["pids"]))
+        for res, soft, hard in table:
+            resource.setrlimit(res, (soft, hard))
         for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
 
@@ -423,7 +430,7 @@ class ZygoteDown(Exception):
 def fork_child(req, nproc, cwd, stdin, fds):
     """Hand the test to the zygote; returns the child's pid."""
     msg = json.dumps({"argv": req["argv"][1:], "env": req.get("env", {}), "cwd": cwd,
-                      "limits": req["limits"], "nproc": nproc}).encode()
+                      "rlimits": rlimit_table(req["limits"], nproc)}).encode()
     sock = ZYGOTE.sock
     try:
         if sock is None:

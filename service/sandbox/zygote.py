@@ -8,7 +8,7 @@ fds, so a child (a copy of it) finds nothing of another test in its memory. It i
 non-dumpable: a same-uid program can neither ptrace it nor read its fds.
 
 Protocol on fd 3 (a socketpair with the runner), one exchange per test:
-  runner -> {argv, env, cwd, limits, nproc} + fds [stdin, stdout, stderr, channel]
+  runner -> {argv, env, cwd, rlimits} + fds [stdin, stdout, stderr, channel]
   zygote -> {"pid": child}   then   {"status": wait status, "rusage": [utime, stime, rss]}
 """
 
@@ -25,28 +25,12 @@ import sys
 import traceback
 import types
 
-MB = 1024 * 1024
 CHANNEL_FD = 3
 
 
 def send(sock, obj):
     data = json.dumps(obj).encode()
     sock.sendall(struct.pack(">I", len(data)) + data)
-
-
-def set_limits(limits, nproc):
-    cpu = max(1, int(-(-limits["cpu_time_s"] // 1)))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-    fsize = max(64 * MB, 2 * limits["output_kb"] * 1024)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    if limits.get("address_space", True):
-        resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY,) * 2)
-        mem = limits["memory_mb"] * MB
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    if nproc:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits["pids"], limits["pids"]))
 
 
 def run_script(path):
@@ -77,7 +61,8 @@ def child(sock, req, fds):
         os.setsid()
         for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
-        set_limits(req["limits"], req["nproc"])
+        for res, soft, hard in req["rlimits"]:  # computed by the runner (rlimit_table)
+            resource.setrlimit(res, (soft, hard))
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"], RLEF_CHANNEL_FD=str(CHANNEL_FD))
