@@ -79,7 +79,7 @@ def train(service_url: Url = "http://127.0.0.1:8000", model: Model = "", data: D
     if not cfg.model or not cfg.data:
         raise fail("--model and --data are required (or set them in --config)")
     client = check_service(cfg.service_url)
-    from trainer.train import fit
+    from trainer.loop import fit
 
     try:
         final = fit(cfg, client, resume=resume)

@@ -64,8 +64,8 @@ def local_service(log: Path, pool_size: int = 2) -> Iterator[str]:
 
 def held_out_eval(cfg: TrainConfig, model_path: str, url: str) -> EvalReport:
     from trainer.eval import evaluate
+    from trainer.loop import held_out
     from trainer.policy import Policy, load_lm, load_tokenizer, pick_device
-    from trainer.train import held_out
 
     device = pick_device(cfg.device)
     policy = Policy(load_lm(model_path, device), load_tokenizer(model_path), device,
@@ -74,8 +74,8 @@ def held_out_eval(cfg: TrainConfig, model_path: str, url: str) -> EvalReport:
 
 
 def run_demo(cfg: TrainConfig) -> DemoReport:
+    from trainer.loop import fit
     from trainer.tiny import build_warmed_tiny_model
-    from trainer.train import fit
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)

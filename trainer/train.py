@@ -7,8 +7,8 @@ Reads top to bottom: 0. set-up, then per step 1. sample problems, 2. roll out ep
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import random
 import shutil
 import time
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from service.client import ExecutionClient
-from trainer import ppo
+from trainer import dist, ppo
 from trainer.config import TrainConfig
 from trainer.data import Problem, load_problems, synthetic_problems
 from trainer.policy import Policy, ValueModel, load_lm, load_tokenizer, pick_device, token_logprobs
@@ -47,10 +47,13 @@ class Trainer:
                  resume_from: Path | None = None) -> None:
         # 0. set-up: policy pi, frozen reference rho (always the starting model), value
         #    model V, optimisers, data; a checkpoint replaces pi, V and the optimiser state
-        torch.manual_seed(cfg.seed)
-        self.rng = random.Random(cfg.seed)
+        self.rank, self.world = dist.setup()
+        torch.manual_seed(cfg.seed)  # the same on every rank: the same initial weights
+        self.rng = random.Random(cfg.seed + self.rank)  # but each rank its own problems
         self.cfg = cfg
         self.device = pick_device(cfg.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.tok = load_tokenizer(cfg.model)
         self.ref = load_lm(cfg.model, self.device).eval().requires_grad_(False)
         self.model = load_lm(str(resume_from or cfg.model), self.device)
@@ -161,32 +164,39 @@ class Trainer:
                                 else (cfg.value_lr or cfg.lr))
         self.model.train()
         p_losses, v_losses, kls = [], [], []
+        # ranks may hold different numbers of turns: all take the same number of steps
+        rounds = dist.agreed_max(math.ceil(len(prompts) / cfg.minibatch), self.device)
         for _ in range(cfg.ppo_epochs):
             order = torch.randperm(len(prompts)).tolist()
-            for s in range(0, len(order), cfg.minibatch):
-                b = order[s:s + cfg.minibatch]
-                width = max(len(responses[i]) for i in b)
-                lp, m = token_logprobs(self.model, [prompts[i] for i in b],
-                                       [responses[i] for i in b], pad, self.device)
-                old = logp_old[b][:, :width]
-                p_loss = ppo.policy_loss(lp, old, adv[b], m, cfg.clip)
+            for r in range(rounds):
+                b = order[r * cfg.minibatch:(r + 1) * cfg.minibatch]
                 self.opt.zero_grad()
-                p_loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.opt.step()
+                self.vopt.zero_grad()
+                if b:
+                    width = max(len(responses[i]) for i in b)
+                    lp, m = token_logprobs(self.model, [prompts[i] for i in b],
+                                           [responses[i] for i in b], pad, self.device)
+                    old = logp_old[b][:, :width]
+                    p_loss = ppo.policy_loss(lp, old, adv[b], m, cfg.clip)
+                    p_loss.backward()
+                    p_losses.append(float(p_loss.detach()))
+                    kls.append(float(ppo.approx_kl(lp.detach(), old, m)))
+                self.optimise(self.model, self.opt)
                 if cfg.advantage == "ppo":
-                    v = self.value([prompts[i] for i in b], pad)
-                    v_loss = ppo.value_loss(v, v_old[b], returns[b], cfg.value_clip)
-                    self.vopt.zero_grad()
-                    v_loss.backward()
-                    torch.nn.utils.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
-                    self.vopt.step()
-                    v_losses.append(float(v_loss.detach()))
-                p_losses.append(float(p_loss.detach()))
-                kls.append(float(ppo.approx_kl(lp.detach(), old, m)))
-        return {"policy_loss": sum(p_losses) / len(p_losses),
+                    if b:
+                        v = self.value([prompts[i] for i in b], pad)
+                        v_loss = ppo.value_loss(v, v_old[b], returns[b], cfg.value_clip)
+                        v_loss.backward()
+                        v_losses.append(float(v_loss.detach()))
+                    self.optimise(self.value, self.vopt)
+        return {"policy_loss": sum(p_losses) / max(1, len(p_losses)),
                 "value_loss": sum(v_losses) / max(1, len(v_losses)),
-                "approx_kl": sum(kls) / len(kls)}
+                "approx_kl": sum(kls) / max(1, len(kls))}
+
+    def optimise(self, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        dist.average_grads(model.parameters())  # no-op on one process
+        torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
+        opt.step()
 
     def save(self, tag: str) -> Path:
         """A checkpoint: the policy as a HF model dir, plus V and the optimiser state."""
@@ -212,69 +222,3 @@ class Trainer:
         self.vopt.load_state_dict(state["vopt"])
         self.rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-
-
-def log_jsonl(path: Path, row: dict[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-
-
-def held_out(cfg: TrainConfig) -> list[Problem]:
-    """Evaluation problems: --eval-data, or fresh synthetic ones (other secrets)."""
-    if cfg.eval_data:
-        return load_problems(cfg.eval_data, limit=cfg.eval_problems)[0]
-    if cfg.data == "synthetic":
-        return synthetic_problems(cfg.eval_problems, cfg.seed + 10_000)
-    return []
-
-
-def checkpoints(out: Path) -> list[Path]:
-    return sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-
-
-def trim_metrics(path: Path, step: int) -> None:
-    """After a resume, rows logged past the checkpoint would be logged again: drop them."""
-    if path.exists():
-        rows = [r for r in path.read_text().splitlines() if json.loads(r)["step"] <= step]
-        path.write_text("".join(r + "\n" for r in rows))
-
-
-def fit(cfg: TrainConfig, client: Any | None = None, resume: bool = False) -> Path:
-    """Train for cfg.steps (continuing from the last checkpoint with resume=True)."""
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
-    from trainer.eval import evaluate
-    from trainer.plot import plot_run
-
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    last = checkpoints(out)[-1] if resume and checkpoints(out) else None
-    trainer = Trainer(cfg, client, resume_from=last)
-    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
-    metrics = out / "metrics.jsonl"
-    trim_metrics(metrics, trainer.step) if last else metrics.unlink(missing_ok=True)
-    writer = SummaryWriter(str(out / "tb"))
-    eval_set = held_out(cfg)
-    bar = tqdm(total=cfg.steps, initial=trainer.step, desc="rlef train", unit="step")
-    while trainer.step < cfg.steps:
-        row: dict[str, Any] = trainer.train_step()
-        if cfg.eval_every and eval_set and trainer.step % cfg.eval_every == 0:
-            report = evaluate(eval_set, trainer.eval_policy(), trainer.client, cfg.max_turns, 1)
-            row |= {"eval_turn1": report.single_turn_solve_rate,
-                    "eval_solve_rate": report.multi_turn_solve_rate}
-        log_jsonl(metrics, row)
-        for key, value in row.items():
-            writer.add_scalar(key, value, trainer.step)
-        bar.set_postfix(reward=f"{row['reward']:.2f}", solve=f"{row['solve_rate']:.2f}",
-                        kl=f"{row['kl']:.3f}")
-        bar.update()
-        if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
-            trainer.save(f"checkpoint-{trainer.step}")
-            for old in checkpoints(out)[:-cfg.keep_checkpoints]:
-                shutil.rmtree(old)
-    bar.close()
-    writer.close()
-    final = trainer.save("final")
-    plot_run(out)
-    return final

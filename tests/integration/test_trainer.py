@@ -109,3 +109,22 @@ def test_eval_reports_unreadable_data(service_url: str, tiny: str) -> None:
     res = rlef("eval", "--service-url", service_url, "--model", tiny,
                "--data", "/nonexistent.jsonl")
     assert res.returncode == 2 and "cannot read" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_data_parallel_on_two_cpu_processes(service_url: str, tiny: str, tmp_path: Path) -> None:
+    """torchrun, 2 ranks on gloo: each rolls out its own problems; weights stay identical."""
+    torchrun = str(Path(RLEF).parent / "torchrun")
+    res = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", RLEF, "train",
+         "--service-url", service_url, "--model", tiny, "--data", "synthetic",
+         "--out-dir", str(tmp_path), "--steps", "2", "--set", "problems_per_step=6",
+         "--set", "max_new_tokens=12", "--set", "minibatch=4", "--set", "checkpoint_every=0"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ranks = json.loads((tmp_path / "ranks.json").read_text())
+    assert ranks["world"] == 2
+    a, b = ranks["weight_checksums"]
+    assert a == b  # the same steps on every rank
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert (tmp_path / "final" / "config.json").exists()
