@@ -44,6 +44,13 @@ class TrainConfig(BaseModel):
     weight_decay: float = 0.1
     warmup_steps: int = 50
     max_grad_norm: float = 1.0
+    micro_batch: int = Field(0, description="sequences per forward pass; gradients are "
+                                            "accumulated over the minibatch (0: all at once)")
+
+    # memory (an 8B model on one GPU): LoRA adapters and activation checkpointing
+    lora_r: int = Field(0, description="LoRA rank (peft); 0 trains every weight")
+    lora_alpha: int = 32
+    gradient_checkpointing: bool = False
 
     # bookkeeping
     eval_every: int = 0

@@ -41,6 +41,25 @@ def load_lm(path: str, device: torch.device) -> Any:
     return model.to(device)
 
 
+def add_lora(model: Any, r: int, alpha: int) -> Any:
+    """LoRA adapters on every linear layer (peft); the reference policy is then the same
+    network with its adapters switched off, so it costs no second copy of the weights."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as e:
+        raise RuntimeError("lora_r > 0 needs peft: pip install 'rlef[train]'") from e
+    config = LoraConfig(r=r, lora_alpha=alpha, target_modules="all-linear",
+                        task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def load_lora(base_path: str, adapter_path: str, device: torch.device) -> Any:
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(load_lm(base_path, device), adapter_path,
+                                     is_trainable=True)
+
+
 def pad(seqs: list[list[int]], value: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Lists of ids -> ids [B, L] and attention mask [B, L]."""
     width = max(len(s) for s in seqs)

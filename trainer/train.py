@@ -21,7 +21,16 @@ from service.client import ExecutionClient
 from trainer import dist, ppo
 from trainer.config import TrainConfig
 from trainer.data import Problem, load_problems, synthetic_problems
-from trainer.policy import Policy, ValueModel, load_lm, load_tokenizer, pick_device, token_logprobs
+from trainer.policy import (
+    Policy,
+    ValueModel,
+    add_lora,
+    load_lm,
+    load_lora,
+    load_tokenizer,
+    pick_device,
+    token_logprobs,
+)
 from trainer.rollout import Episode, run_episodes, turn_rewards
 
 log = logging.getLogger(__name__)
@@ -55,8 +64,10 @@ class Trainer:
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.tok = load_tokenizer(cfg.model)
-        self.ref = load_lm(cfg.model, self.device).eval().requires_grad_(False)
-        self.model = load_lm(str(resume_from or cfg.model), self.device)
+        self.model = self.load_policy(resume_from)
+        # rho: the starting policy, frozen (with LoRA: the same network, adapters off)
+        self.ref = (None if cfg.lora_r else
+                    load_lm(cfg.model, self.device).eval().requires_grad_(False))
         self.value = ValueModel(load_lm(cfg.model, self.device))
         self.policy = Policy(self.model, self.tok, self.device, cfg.max_new_tokens,
                              cfg.temperature, cfg.top_p)
@@ -71,6 +82,25 @@ class Trainer:
         self.step = 0
         if resume_from is not None:
             self.resume(resume_from)
+
+    def load_policy(self, resume_from: Path | None) -> Any:
+        cfg = self.cfg
+        if cfg.lora_r and resume_from is not None:
+            model = load_lora(cfg.model, str(resume_from), self.device)
+        elif cfg.lora_r:
+            model = add_lora(load_lm(cfg.model, self.device), cfg.lora_r, cfg.lora_alpha)
+        else:
+            model = load_lm(str(resume_from or cfg.model), self.device)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        return model
+
+    def ref_logprobs(self, prompts: list[list[int]],
+                     responses: list[list[int]]) -> torch.Tensor:
+        if self.ref is not None:
+            return self.batched_logprobs(self.ref, prompts, responses)[0]
+        with self.model.disable_adapter():
+            return self.batched_logprobs(self.model, prompts, responses)[0]
 
     def sample(self) -> list[Problem]:
         cfg = self.cfg
@@ -101,7 +131,7 @@ class Trainer:
         # 3. old and reference log-probs per token, per-turn values, KL-shaped rewards
         with torch.no_grad():
             logp_old, mask = self.batched_logprobs(self.model, prompts, responses)  # [N, L]
-            logp_ref, _ = self.batched_logprobs(self.ref, prompts, responses)       # [N, L]
+            logp_ref = self.ref_logprobs(prompts, responses)                        # [N, L]
             v_old = torch.cat([self.value(prompts[i:i + cfg.minibatch], pad)
                                for i in range(0, len(prompts), cfg.minibatch)])      # [N]
         seq_old = ppo.response_logprob(logp_old, mask)                                # [N]
@@ -172,26 +202,32 @@ class Trainer:
                 b = order[r * cfg.minibatch:(r + 1) * cfg.minibatch]
                 self.opt.zero_grad()
                 self.vopt.zero_grad()
-                if b:
-                    width = max(len(responses[i]) for i in b)
-                    lp, m = token_logprobs(self.model, [prompts[i] for i in b],
-                                           [responses[i] for i in b], pad, self.device)
-                    old = logp_old[b][:, :width]
-                    p_loss = ppo.policy_loss(lp, old, adv[b], m, cfg.clip)
+                tokens = sum(len(responses[i]) for i in b)
+                for part in self.micro(b):  # gradient accumulation over micro-batches
+                    width = max(len(responses[i]) for i in part)
+                    lp, m = token_logprobs(self.model, [prompts[i] for i in part],
+                                           [responses[i] for i in part], pad, self.device)
+                    old = logp_old[part][:, :width]
+                    share = sum(len(responses[i]) for i in part) / tokens  # token-weighted
+                    p_loss = ppo.policy_loss(lp, old, adv[part], m, cfg.clip) * share
                     p_loss.backward()
-                    p_losses.append(float(p_loss.detach()))
+                    p_losses.append(float(p_loss.detach()) / share)
                     kls.append(float(ppo.approx_kl(lp.detach(), old, m)))
                 self.optimise(self.model, self.opt)
                 if cfg.advantage == "ppo":
-                    if b:
-                        v = self.value([prompts[i] for i in b], pad)
-                        v_loss = ppo.value_loss(v, v_old[b], returns[b], cfg.value_clip)
-                        v_loss.backward()
+                    for part in self.micro(b):
+                        v = self.value([prompts[i] for i in part], pad)
+                        v_loss = ppo.value_loss(v, v_old[part], returns[part], cfg.value_clip)
+                        (v_loss * len(part) / len(b)).backward()
                         v_losses.append(float(v_loss.detach()))
                     self.optimise(self.value, self.vopt)
         return {"policy_loss": sum(p_losses) / max(1, len(p_losses)),
                 "value_loss": sum(v_losses) / max(1, len(v_losses)),
                 "approx_kl": sum(kls) / max(1, len(kls))}
+
+    def micro(self, batch: list[int]) -> list[list[int]]:
+        size = self.cfg.micro_batch or max(1, len(batch))
+        return [batch[i:i + size] for i in range(0, len(batch), size)]
 
     def optimise(self, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         dist.average_grads(model.parameters())  # no-op on one process
@@ -202,7 +238,11 @@ class Trainer:
         """A checkpoint: the policy as a HF model dir, plus V and the optimiser state."""
         path = self.out / tag
         tmp = self.out / f".{tag}.tmp"
-        self.model.save_pretrained(tmp)
+        # checkpoints keep LoRA adapters (to resume); the final model is merged, so that
+        # `rlef eval` and any HF tool load it as a plain model
+        model = self.model.merge_and_unload() if self.cfg.lora_r and tag == "final" \
+            else self.model
+        model.save_pretrained(tmp)
         self.tok.save_pretrained(tmp)
         torch.save({"step": self.step, "value": self.value.state_dict(),
                     "opt": self.opt.state_dict(), "vopt": self.vopt.state_dict(),

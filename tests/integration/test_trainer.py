@@ -128,3 +128,21 @@ def test_data_parallel_on_two_cpu_processes(service_url: str, tiny: str, tmp_pat
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     assert (tmp_path / "final" / "config.json").exists()
+
+
+def test_lora_checkpointing_and_accumulation(service_url: str, tiny: str, tmp_path: Path) -> None:
+    """The 8B-on-one-GPU settings: LoRA adapters, activation checkpointing, micro-batches."""
+    common = ["--service-url", service_url, "--model", tiny, "--data", "synthetic",
+              "--out-dir", str(tmp_path), "--set", "lora_r=4", "--set", "micro_batch=2",
+              "--set", "gradient_checkpointing=true", "--set", "problems_per_step=6",
+              "--set", "max_new_tokens=12", "--set", "checkpoint_every=1", "--set", "lr=1e-3"]
+    first = rlef("train", *common, "--steps", "1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "checkpoint-1" / "adapter_config.json").exists()
+    resumed = rlef("train", *common, "--steps", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = tmp_path / "final"
+    assert (final / "config.json").exists() and not (final / "adapter_config.json").exists()
+    ev = rlef("eval", "--service-url", service_url, "--model", str(final), "--data",
+              "synthetic", "--limit", "4", "--max-new-tokens", "12")
+    assert ev.returncode == 0, ev.stderr[-3000:]
