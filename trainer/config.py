@@ -28,6 +28,9 @@ class TrainConfig(BaseModel):
     temperature: float = 1.0
     top_p: float = 1.0
     invalid_penalty: float = -0.2
+    async_rollouts: bool = Field(False, description="roll out the next batch with a one-step-"
+                                                    "stale copy of the policy while training "
+                                                    "on this one (importance-corrected)")
 
     # PPO (RLEF App. A.1)
     advantage: Literal["ppo", "grpo", "rloo"] = "ppo"

@@ -88,6 +88,7 @@ def fit(cfg: TrainConfig, client: Any | None = None, resume: bool = False) -> Pa
             trainer.save(f"checkpoint-{trainer.step}")
             for old in checkpoints(out)[:-cfg.keep_checkpoints]:
                 shutil.rmtree(old)
+    trainer.close()
     sums = dist.gather_floats(dist.checksum(trainer.model), trainer.device)
     final = out / "final"
     if log is not None:

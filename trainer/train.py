@@ -7,11 +7,13 @@ Reads top to bottom: 0. set-up, then per step 1. sample problems, 2. roll out ep
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,11 @@ class Trainer:
         self.step = 0
         if resume_from is not None:
             self.resume(resume_from)
+        # decoupled generation: a frozen copy of pi rolls out batch t+1 while pi trains on t
+        self.behaviour = (copy.deepcopy(self.model).eval().requires_grad_(False)
+                          if cfg.async_rollouts else None)
+        self.background = ThreadPoolExecutor(1, thread_name_prefix="rollout")
+        self.pending: Future[list[Episode]] | None = None
 
     def load_policy(self, resume_from: Path | None) -> Any:
         cfg = self.cfg
@@ -115,13 +122,38 @@ class Trainer:
         return Policy(self.model, self.tok, self.device, self.cfg.max_new_tokens,
                       self.cfg.eval_temperature, self.cfg.eval_top_p)
 
+    def roll_out(self, policy: Policy) -> list[Episode]:
+        return run_episodes(self.sample(), policy, self.client, self.cfg.max_turns,
+                            self.cfg.invalid_penalty)
+
+    def next_batch(self) -> tuple[list[Episode], Any | None]:
+        """This step's episodes, and the policy that generated them when it was stale."""
+        if self.behaviour is None:
+            return self.roll_out(self.policy), None
+        if self.pending is None:
+            self.pending = self.background.submit(self.roll_out, self.behaviour_policy())
+        episodes = self.pending.result()
+        stale = copy.deepcopy(self.behaviour)  # the weights that generated `episodes`
+        self.behaviour.load_state_dict(self.model.state_dict())
+        self.pending = self.background.submit(self.roll_out, self.behaviour_policy())
+        return episodes, stale
+
+    def behaviour_policy(self) -> Policy:
+        cfg = self.cfg
+        return Policy(self.behaviour, self.tok, self.device, cfg.max_new_tokens,
+                      cfg.temperature, cfg.top_p)
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self.pending.cancel()
+        self.background.shutdown(wait=True)
+
     def train_step(self) -> dict[str, float]:
         cfg, pad = self.cfg, self.tok.pad_token_id
-        # 1. sample problems; 2. roll out multi-turn episodes against the service
-        problems = self.sample()
+        # 1-2. problems rolled out as multi-turn episodes against the service (with
+        #      async_rollouts: by last step's weights, in the background, during step 5)
         t0 = time.perf_counter()
-        episodes = run_episodes(problems, self.policy, self.client, cfg.max_turns,
-                                cfg.invalid_penalty)
+        episodes, stale = self.next_batch()
         t_rollout = time.perf_counter() - t0
         idx = flatten(episodes)
         prompts = [episodes[e].turns[t].generation.prompt_ids for e, t in idx]
@@ -132,6 +164,8 @@ class Trainer:
         with torch.no_grad():
             logp_old, mask = self.batched_logprobs(self.model, prompts, responses)  # [N, L]
             logp_ref = self.ref_logprobs(prompts, responses)                        # [N, L]
+            logp_beh = (None if stale is None else
+                        self.batched_logprobs(stale, prompts, responses)[0])        # [N, L]
             v_old = torch.cat([self.value(prompts[i:i + cfg.minibatch], pad)
                                for i in range(0, len(prompts), cfg.minibatch)])      # [N]
         seq_old = ppo.response_logprob(logp_old, mask)                                # [N]
@@ -145,7 +179,8 @@ class Trainer:
         returns, adv = self.advantages(episodes, idx, shaped, v_old)                 # [N], [N]
 
         # 5. PPO epochs over minibatches of turns
-        stats = self.ppo_epochs(prompts, responses, logp_old, mask, adv, v_old, returns)
+        stats = self.ppo_epochs(prompts, responses, logp_old, mask, adv, v_old, returns,
+                                logp_beh)
         self.step += 1
         solved = [ep.solved for ep in episodes]
         return {"step": self.step, "reward": sum(ep.reward for ep in episodes) / len(episodes),
@@ -186,7 +221,8 @@ class Trainer:
 
     def ppo_epochs(self, prompts: list[list[int]], responses: list[list[int]],
                    logp_old: torch.Tensor, mask: torch.Tensor, adv: torch.Tensor,
-                   v_old: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+                   v_old: torch.Tensor, returns: torch.Tensor,
+                   logp_beh: torch.Tensor | None = None) -> dict[str, float]:
         cfg, pad = self.cfg, self.tok.pad_token_id
         for group in (self.opt.param_groups, self.vopt.param_groups):
             for g in group:
@@ -209,7 +245,8 @@ class Trainer:
                                            [responses[i] for i in part], pad, self.device)
                     old = logp_old[part][:, :width]
                     share = sum(len(responses[i]) for i in part) / tokens  # token-weighted
-                    p_loss = ppo.policy_loss(lp, old, adv[part], m, cfg.clip) * share
+                    beh = None if logp_beh is None else logp_beh[part][:, :width]
+                    p_loss = ppo.policy_loss(lp, old, adv[part], m, cfg.clip, beh) * share
                     p_loss.backward()
                     p_losses.append(float(p_loss.detach()) / share)
                     kls.append(float(ppo.approx_kl(lp.detach(), old, m)))

@@ -146,3 +146,15 @@ def test_lora_checkpointing_and_accumulation(service_url: str, tiny: str, tmp_pa
     ev = rlef("eval", "--service-url", service_url, "--model", str(final), "--data",
               "synthetic", "--limit", "4", "--max-new-tokens", "12")
     assert ev.returncode == 0, ev.stderr[-3000:]
+
+
+def test_async_rollouts(service_url: str, tiny: str, tmp_path: Path) -> None:
+    """Rollouts of step t+1 run (stale by one step, importance-corrected) during step t."""
+    res = rlef("train", "--service-url", service_url, "--model", tiny, "--data", "synthetic",
+               "--out-dir", str(tmp_path), "--steps", "3", "--set", "async_rollouts=true",
+               "--set", "problems_per_step=6", "--set", "max_new_tokens=12",
+               "--set", "checkpoint_every=0")
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(abs(r["policy_loss"]) < 100 for r in rows)
