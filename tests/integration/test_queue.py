@@ -67,14 +67,22 @@ def test_killed_worker_jobs_are_reclaimed(procs):
     for _ in range(2):
         procs.worker(url, **env)
     workers_alive(url, 3)
-    reqs = [job(i, sleep_s=0.05) for i in range(150)]
+    reqs = [job(i, sleep_s=0.2) for i in range(150)]
     out: dict = {}
     t = threading.Thread(target=lambda: out.update(r=ExecutionClient(url).execute_many(reqs)))
     t.start()
-    r = redis.Redis.from_url(url)
+    r = redis.Redis.from_url(url, decode_responses=True)
+
+    def victim_holds_a_job() -> bool:  # consumer names carry the worker's pid
+        pending = r.xpending(keys.JOBS, keys.GROUP)
+        return any(f"-{victim.pid}-" in c["name"] and int(c["pending"]) > 0
+                   for c in pending.get("consumers") or [])
+
     deadline = time.monotonic() + 30
     while int(r.hget(keys.STATS, "verdict:accepted") or 0) < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
+    while not victim_holds_a_job() and time.monotonic() < deadline:
+        time.sleep(0.005)
     os.killpg(victim.pid, signal.SIGKILL)  # mid-job: it holds a claimed, unacked job
     t.join(timeout=120)
     assert not t.is_alive()
