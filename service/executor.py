@@ -113,11 +113,8 @@ def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec,
     outcomes: list[RunOutcome] = []
     for start in range(0, len(plans), per_frame):
         outcomes += session.run_many(plans[start:start + per_frame])
-    results = []
-    for test, outcome, nonce in zip(req.tests, outcomes, nonces, strict=True):
-        checker = _run_checker(session, test, outcome, policy)
-        results.append(judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker))
-    return results
+    return [_judged(session, req, spec, policy, test, outcome, nonce)
+            for test, outcome, nonce in zip(req.tests, outcomes, nonces, strict=True)]
 
 
 def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
@@ -127,16 +124,22 @@ def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
     results: list[TestResult] = []
     failed = False
     for test in req.tests:
-        if failed and req.stop_on_first_failure:
+        if failed:
             results.append(TestResult(verdict=Verdict.skipped, input=judge.describe_input(test)))
             continue
         nonce = secrets.token_hex(16)
         outcome = session.run(plan_test(test, spec, req.code, req.limits, nonce, harness))
-        checker = _run_checker(session, test, outcome, policy)
-        result = judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker)
+        result = _judged(session, req, spec, policy, test, outcome, nonce)
         failed = failed or result.verdict != Verdict.accepted
         results.append(result)
     return results
+
+
+def _judged(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: Policy,
+            test: Test, outcome: RunOutcome, nonce: str) -> TestResult:
+    """The test's verdict, after its checker program has run where it has one."""
+    checker = _run_checker(session, test, outcome, policy)
+    return judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker)
 
 
 def _run_checker(session: Session, test: Test, outcome: RunOutcome,

@@ -23,7 +23,7 @@ from docker.types import Ulimit
 import docker
 from service.sandbox.base import SandboxError
 from service.sandbox.pool import WarmPool
-from service.sandbox.protocol import BOOTSTRAP, RunnerClient, runner_config
+from service.sandbox.protocol import BOOTSTRAP, RunnerClient, start_runner
 
 log = logging.getLogger(__name__)
 LABEL = "rlef.sandbox"
@@ -151,12 +151,7 @@ def launch_docker(api: docker.DockerClient, image: str, settings: dict[str, Any]
         raise SandboxError(f"could not start a sandbox container: {e}") from e
     raw = sock._sock if hasattr(sock, "_sock") else sock
     runner = DockerRunner(container, RunnerClient(AttachTransport(raw)))
-    try:
-        runner.client.start(runner_config(nproc_rlimit=True), timeout_s=60)
-    except SandboxError:
-        runner.kill()
-        raise
-    return runner
+    return start_runner(runner, timeout_s=60)
 
 
 class DockerSandbox:

@@ -17,7 +17,7 @@ from typing import Any
 
 from service.sandbox.base import SandboxError
 from service.sandbox.pool import WarmPool
-from service.sandbox.protocol import BOOTSTRAP, PipeTransport, RunnerClient, runner_config
+from service.sandbox.protocol import BOOTSTRAP, PipeTransport, RunnerClient, start_runner
 
 NOBODY = 65534
 # Just what toolchains need from /etc; the service's own config stays invisible.
@@ -77,12 +77,7 @@ def launch_local(work_mb: int) -> LocalRunner:
     proc.stdin.close()
     proc.stdout.close()
     runner = LocalRunner(proc, RunnerClient(transport))
-    try:
-        runner.client.start(runner_config(nproc_rlimit=True), timeout_s=30)
-    except SandboxError:
-        runner.kill()
-        raise
-    return runner
+    return start_runner(runner, timeout_s=30)
 
 
 class LocalSandbox:

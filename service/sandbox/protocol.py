@@ -8,7 +8,7 @@ import select
 import struct
 import time
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from service.sandbox.base import RunOutcome, RunSpec, SandboxError
 
@@ -163,3 +163,24 @@ class RunnerClient:
         if not isinstance(reply, dict):
             raise SandboxError("runner sent a malformed frame")
         return reply
+
+
+class Started(Protocol):
+    """A launched sandbox: its runner client, and a way to tear it down."""
+
+    client: RunnerClient
+
+    def kill(self) -> None: ...
+
+
+S = TypeVar("S", bound=Started)
+
+
+def start_runner(runner: S, timeout_s: float) -> S:
+    """Hand the runner its start frame; a runner that does not come up is killed."""
+    try:
+        runner.client.start(runner_config(nproc_rlimit=True), timeout_s=timeout_s)
+    except SandboxError:
+        runner.kill()
+        raise
+    return runner

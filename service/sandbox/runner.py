@@ -373,6 +373,14 @@ def spawn(req, nproc):
     return proc, chan_r
 
 
+def drain(cap, out_fd, err_fd):
+    """Whatever the program left running would hold the pipes open: kill it, then read
+    what is left."""
+    kill_all(spare=zygote_pid())
+    while cap.open:
+        cap.pump(0.01, out_fd, err_fd)
+
+
 def run(req, nproc):
     limits = req["limits"]
     start = time.monotonic()
@@ -403,10 +411,7 @@ def run(req, nproc):
     if pidfd is not None:
         os.close(pidfd)
     wall = time.monotonic() - start
-    # Whatever the program left running would hold the pipes open: kill it, then drain.
-    kill_all(spare=zygote_pid())
-    while cap.open:
-        cap.pump(0.01, out_fd, err_fd)
+    drain(cap, out_fd, err_fd)
     for f in (proc.stdout, proc.stderr):
         f.close()
     os.close(chan_r)
@@ -483,9 +488,7 @@ def run_forked(req, nproc):
                 stop_zygote()
                 done = {"status": signal.SIGKILL, "rusage": [0.0, 0.0, 0]}
     wall = time.monotonic() - start
-    kill_all(spare=zygote_pid())
-    while cap.open:
-        cap.pump(0.01, out_r, err_r)
+    drain(cap, out_r, err_r)
     for fd in (out_r, err_r, chan_r):
         os.close(fd)
     status, (utime, stime, rss) = done["status"], done["rusage"]
