@@ -75,12 +75,15 @@ def summarise(per_problem: list[list[list[bool]]], max_turns: int, turns_taken: 
 
 
 def grade_turns(episodes: list[Episode], client: Executor, progress: bool) -> list[list[bool]]:
-    """Every turn's code on the public and private tests (a codeless turn fails)."""
-    jobs = [(e, t) for e, ep in enumerate(episodes) for t, turn in enumerate(ep.turns)
+    """Every turn's code on the public and private tests (a codeless turn fails).
+
+    run_episodes has graded each last turn already (`solved`): only earlier turns run here.
+    """
+    jobs = [(e, t) for e, ep in enumerate(episodes) for t, turn in enumerate(ep.turns[:-1])
             if turn.code is not None]
     results = client.execute_many([request(episodes[e].problem, episodes[e].turns[t].code or "",
                                            private=True) for e, t in jobs], progress=progress)
-    passes = [[False] * len(ep.turns) for ep in episodes]
+    passes = [[False] * (len(ep.turns) - 1) + [ep.solved] for ep in episodes]
     for (e, t), res in zip(jobs, results, strict=True):
         passes[e][t] = res.status == "ok" and res.verdict == Verdict.accepted
     return passes

@@ -126,17 +126,26 @@ class Trainer:
         return run_episodes(self.sample(), policy, self.client, self.cfg.max_turns,
                             self.cfg.invalid_penalty)
 
-    def next_batch(self) -> tuple[list[Episode], Any | None]:
-        """This step's episodes, and the policy that generated them when it was stale."""
+    def turn_ids(self, episodes: list[Episode]) -> tuple[list[list[int]], list[list[int]]]:
+        """(prompt ids, response ids) of every turn taken, in flatten() order."""
+        idx = flatten(episodes)
+        prompts = [episodes[e].turns[t].generation.prompt_ids for e, t in idx]
+        responses = [episodes[e].turns[t].generation.response_ids or [self.tok.eos_token_id]
+                     for e, t in idx]
+        return prompts, responses
+
+    def next_batch(self) -> tuple[list[Episode], torch.Tensor | None]:
+        """This step's episodes and, when a stale copy generated them, its token log-probs."""
         if self.behaviour is None:
             return self.roll_out(self.policy), None
         if self.pending is None:
             self.pending = self.background.submit(self.roll_out, self.behaviour_policy())
         episodes = self.pending.result()
-        stale = copy.deepcopy(self.behaviour)  # the weights that generated `episodes`
+        with torch.no_grad():  # before the copy takes the new weights
+            logp_beh = self.batched_logprobs(self.behaviour, *self.turn_ids(episodes))[0]  # [N, L]
         self.behaviour.load_state_dict(self.model.state_dict())
         self.pending = self.background.submit(self.roll_out, self.behaviour_policy())
-        return episodes, stale
+        return episodes, logp_beh
 
     def behaviour_policy(self) -> Policy:
         cfg = self.cfg
@@ -153,19 +162,15 @@ class Trainer:
         # 1-2. problems rolled out as multi-turn episodes against the service (with
         #      async_rollouts: by last step's weights, in the background, during step 5)
         t0 = time.perf_counter()
-        episodes, stale = self.next_batch()
+        episodes, logp_beh = self.next_batch()                                     # [N, L]
         t_rollout = time.perf_counter() - t0
         idx = flatten(episodes)
-        prompts = [episodes[e].turns[t].generation.prompt_ids for e, t in idx]
-        responses = [episodes[e].turns[t].generation.response_ids or [self.tok.eos_token_id]
-                     for e, t in idx]
+        prompts, responses = self.turn_ids(episodes)
 
         # 3. old and reference log-probs per token, per-turn values, KL-shaped rewards
         with torch.no_grad():
             logp_old, mask = self.batched_logprobs(self.model, prompts, responses)  # [N, L]
             logp_ref = self.ref_logprobs(prompts, responses)                        # [N, L]
-            logp_beh = (None if stale is None else
-                        self.batched_logprobs(stale, prompts, responses)[0])        # [N, L]
             v_old = torch.cat([self.value(prompts[i:i + cfg.minibatch], pad)
                                for i in range(0, len(prompts), cfg.minibatch)])      # [N]
         seq_old = ppo.response_logprob(logp_old, mask)                                # [N]
