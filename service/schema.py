@@ -66,8 +66,18 @@ class CallTest(_Strict):
 
 
 class AssertTest(_Strict):
+    """Test code (asserts, or HumanEval's `check(fn)`) run in a trusted process that never
+    runs the program; it reaches the program's functions only through a channel that
+    carries built-in values."""
+
     type: Literal["assert"] = "assert"
     code: str = Field(min_length=1)
+    setup: str = Field(
+        "", description="the problem's own trusted helper code (e.g. a HumanEval prompt's "
+        "helpers), defined before the test code; the program's definitions never shadow it")
+    entry_point: str | None = Field(
+        None, max_length=200, description="the program's function under test: it replaces "
+        "a stub of the same name in `setup` (HumanEval's prompt declares it)")
 
 
 class SqlTest(_Strict):
