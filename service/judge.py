@@ -1,16 +1,18 @@
 """Pure judging: (test, run outcome) -> test verdict. No I/O.
 
 Limits are judged first (output, time, memory), then crashes, then the answer itself.
+Total: nothing a program prints or returns can raise here. The result channel is parsed
+within bounds (size, nesting, int digits), compared with service.compare (which never
+raises), and anything odd becomes a verdict with a message saying why.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import signal
-from collections import Counter
 from typing import Any
 
+from service.compare import MAX_DEPTH, compare_output, rows_equal, values_equal
 from service.sandbox.base import RunOutcome
 from service.schema import (
     AssertTest,
@@ -23,12 +25,23 @@ from service.schema import (
     Verdict,
 )
 
+__all__ = ["compare_output", "rows_equal", "values_equal", "judge", "limit_verdict"]
+
 EXCERPT = 400
+# A channel payload beyond this cannot be an honest answer: the expected value is at most
+# a few times smaller once JSON spacing and float digits are allowed for.
+CHANNEL_SLACK = 1 << 20
+EXITED_EARLY = "The program exited before its tests finished."
 
 
 def text(data: bytes) -> str:
     """Program output as valid text whatever bytes it printed."""
     return data.decode("utf-8", errors="replace")
+
+
+def clean(s: str) -> str:
+    """A string from the program as valid UTF-8 text (lone surrogates cannot be sent)."""
+    return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def excerpt(s: str, limit: int = EXCERPT) -> str:
@@ -40,67 +53,15 @@ def error_tail(stderr: str, lines: int = 6) -> str:
     return "\n".join(kept[-lines:])
 
 
-# --- output comparison -------------------------------------------------------------------
-
-def _is_close(a: float, b: float, abs_tol: float, rel_tol: float) -> bool:
-    return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
-
-
-def _float_token_eq(e: str, a: str, abs_tol: float, rel_tol: float) -> bool:
-    if e == a:
-        return True
+def show(value: Any) -> str:
+    """A JSON excerpt of a value, whatever the value is."""
     try:
-        fe, fa = float(e), float(a)
-    except ValueError:
-        return False
-    if math.isnan(fe) or math.isnan(fa):
-        return math.isnan(fe) and math.isnan(fa)
-    return _is_close(fe, fa, abs_tol, rel_tol)
+        return excerpt(json.dumps(value, default=str))
+    except (ValueError, TypeError, RecursionError) as e:
+        return f"<a {type(value).__name__} that cannot be shown: {excerpt(str(e), 80)}>"
 
 
-def compare_output(checker: str, expected: str, actual: str,
-                   abs_tol: float = 1e-6, rel_tol: float = 1e-6) -> bool:
-    if checker == "exact":
-        return expected == actual
-    if checker == "lines":
-        return [ln.rstrip() for ln in expected.rstrip("\n").split("\n")] == \
-               [ln.rstrip() for ln in actual.rstrip("\n").split("\n")]
-    if checker == "unordered_lines":
-        return Counter(ln.strip() for ln in expected.strip().splitlines()) == \
-               Counter(ln.strip() for ln in actual.strip().splitlines())
-    e_tok, a_tok = expected.split(), actual.split()
-    if checker == "float":
-        return len(e_tok) == len(a_tok) and all(
-            _float_token_eq(e, a, abs_tol, rel_tol) for e, a in zip(e_tok, a_tok, strict=True))
-    return e_tok == a_tok  # "tokens"
-
-
-def values_equal(expected: Any, actual: Any, abs_tol: float = 1e-6, rel_tol: float = 1e-6) -> bool:
-    """JSON values: lists and tuples alike, floats within tolerance, bool is not int."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(expected) is type(actual) and expected == actual
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        if isinstance(expected, int) and isinstance(actual, int):
-            return expected == actual
-        return _float_token_eq(repr(float(expected)), repr(float(actual)), abs_tol, rel_tol)
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(
-            values_equal(e, a, abs_tol, rel_tol) for e, a in zip(expected, actual, strict=True))
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(
-            values_equal(expected[k], actual[k], abs_tol, rel_tol) for k in expected)
-    return bool(expected == actual)
-
-
-def rows_equal(expected: list[list[Any]], actual: list[list[Any]], ordered: bool) -> bool:
-    if not ordered:
-        def key(row: list[Any]) -> str:
-            return json.dumps(row, sort_keys=True, default=str)
-        expected, actual = sorted(expected, key=key), sorted(actual, key=key)
-    return values_equal(expected, actual)
-
-
-# --- verdicts ------------------------------------------------------------------------------
+# --- verdicts from how the run ended -------------------------------------------------------
 
 def limit_verdict(outcome: RunOutcome, limits: Limits, oom_markers: tuple[str, ...],
                   ) -> Verdict | None:
@@ -142,6 +103,7 @@ def limit_message(verdict: Verdict, outcome: RunOutcome) -> str:
 
 
 def base_result(outcome: RunOutcome, verdict: Verdict, output_kb: int) -> TestResult:
+    keep = min(output_kb * 1024, 64 * 1024)
     return TestResult(
         verdict=verdict,
         exit_code=outcome.exit_code,
@@ -149,31 +111,68 @@ def base_result(outcome: RunOutcome, verdict: Verdict, output_kb: int) -> TestRe
         cpu_time_s=outcome.cpu_time_s,
         wall_time_s=outcome.wall_time_s,
         max_rss_kb=outcome.max_rss_kb,
-        stdout=excerpt(text(outcome.stdout), min(output_kb * 1024, 64 * 1024)),
-        stderr=excerpt(text(outcome.stderr), 8 * 1024),
+        # decode only the head: the excerpt is all that is kept
+        stdout=excerpt(text(outcome.stdout[:keep + 4]), keep),
+        stderr=excerpt(text(outcome.stderr[:8 * 1024 + 4]), 8 * 1024),
     )
 
 
-def read_channel(outcome: RunOutcome, nonce: str) -> dict[str, Any] | None:
-    """The harness's result, or None when the program did not finish its tests honestly."""
-    try:
-        payload = json.loads(outcome.channel.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+# --- the result channel -----------------------------------------------------------------
+
+class Unreadable(ValueError):
+    """The channel holds no payload the host can use; the message says why."""
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+        elif isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+    return False
+
+
+def parse_channel(data: bytes, nonce: str, max_bytes: int) -> dict[str, Any] | None:
+    """The harness's payload; None when there is none with this job's nonce.
+
+    Raises Unreadable for a payload the host refuses to read (too big, too deep, an int
+    beyond Python's digit limit, invalid JSON...).
+    """
+    if not data:
         return None
+    if len(data) > max_bytes:
+        raise Unreadable(f"the result is too large ({len(data)} bytes)")
+    try:
+        payload = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: huge ints
+        raise Unreadable(f"the result is not readable JSON: {excerpt(str(e), 120)}") from None
     if not isinstance(payload, dict) or payload.get("nonce") != nonce:
         return None
+    if too_deep(payload):
+        raise Unreadable(f"the result is nested more than {MAX_DEPTH} levels deep")
     return payload
 
 
-def describe_call(test: CallTest) -> str:
-    args = [json.dumps(a) for a in test.args]
-    args += [f"{k}={json.dumps(v)}" for k, v in test.kwargs.items()]
-    return f"{test.entry_point}({', '.join(args)})"
+def channel_cap(test: Test) -> int:
+    if isinstance(test, CallTest):
+        return CHANNEL_SLACK + 4 * len(show_full(test.expected))
+    if isinstance(test, SqlTest):
+        return CHANNEL_SLACK + 4 * len(show_full(test.expected_rows))
+    return CHANNEL_SLACK
 
 
-def stdio_answer(test: StdioTest, actual: str) -> bool:
-    return compare_output(test.checker, test.expected_stdout, actual, test.abs_tol, test.rel_tol)
+def show_full(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (ValueError, TypeError, RecursionError):
+        return ""
 
+
+# --- verdicts from the answer -------------------------------------------------------------
 
 def judge(test: Test, outcome: RunOutcome, limits: Limits, oom_markers: tuple[str, ...],
           nonce: str, checker: RunOutcome | None = None) -> TestResult:
@@ -186,24 +185,53 @@ def judge(test: Test, outcome: RunOutcome, limits: Limits, oom_markers: tuple[st
         return result
     if isinstance(test, StdioTest):
         return _judge_stdio(test, result, text(outcome.stdout), checker)
-    payload = read_channel(outcome, nonce)
+    try:
+        payload = parse_channel(outcome.channel, nonce, channel_cap(test))
+    except Unreadable as e:
+        bad = Verdict.runtime_error if isinstance(test, AssertTest) else Verdict.wrong_answer
+        return _verdict(result, bad, str(e))
     if payload is None:
-        result.verdict = Verdict.runtime_error
-        result.message = "The program exited before its tests finished."
-        return result
+        return _verdict(result, Verdict.runtime_error, EXITED_EARLY)
+    if isinstance(test, AssertTest):
+        return _judge_assert(result, payload)
+    return _judge_value(test, result, payload)
+
+
+def _judge_value(test: CallTest | SqlTest, result: TestResult,
+                 payload: dict[str, Any]) -> TestResult:
+    """A call's return value or a query's rows against the expected ones."""
+    key = "result" if isinstance(test, CallTest) else "rows"
+    if key not in payload:
+        return _verdict(result, Verdict.runtime_error, EXITED_EARLY)
+    actual = payload[key]
+    result.actual = clean(show(actual))
     if isinstance(test, CallTest):
-        result.expected = excerpt(json.dumps(test.expected))
-        result.actual = excerpt(json.dumps(payload.get("result")))
-        ok = values_equal(test.expected, payload.get("result"), test.abs_tol, test.rel_tol)
-    elif isinstance(test, SqlTest):
-        rows = payload.get("rows", [])
-        result.expected = excerpt(json.dumps(test.expected_rows))
-        result.actual = excerpt(json.dumps(rows, default=str))
-        ok = rows_equal(test.expected_rows, rows, test.ordered)
+        result.expected = show(test.expected)
+        ok = values_equal(test.expected, actual, test.abs_tol, test.rel_tol)
     else:
-        ok = payload.get("done") is True
-    result.verdict = Verdict.accepted if ok else Verdict.wrong_answer
+        result.expected = show(test.expected_rows)
+        ok = rows_equal(test.expected_rows, actual, test.ordered)
+    return _verdict(result, Verdict.accepted if ok else Verdict.wrong_answer)
+
+
+def _verdict(result: TestResult, verdict: Verdict, message: str = "") -> TestResult:
+    result.verdict = verdict
+    if message:
+        result.message = message
     return result
+
+
+def _judge_assert(result: TestResult, payload: dict[str, Any]) -> TestResult:
+    """The trusted test process's report: passed, failed (an assert) or error."""
+    status, message = payload.get("status"), payload.get("message")
+    message = clean(excerpt(message, 2000)) if isinstance(message, str) else ""
+    if status == "passed":
+        return _verdict(result, Verdict.accepted)
+    if status == "failed":
+        return _verdict(result, Verdict.wrong_answer, message or "An assertion failed.")
+    if status == "error":
+        return _verdict(result, Verdict.runtime_error, message or "The tests raised an error.")
+    return _verdict(result, Verdict.runtime_error, EXITED_EARLY)
 
 
 def _judge_stdio(test: StdioTest, result: TestResult, actual: str,
@@ -215,9 +243,15 @@ def _judge_stdio(test: StdioTest, result: TestResult, actual: str,
         if checker is not None and not ok:
             result.message = excerpt(text(checker.stdout).strip() or text(checker.stderr).strip())
     else:
-        ok = stdio_answer(test, actual)
-    result.verdict = Verdict.accepted if ok else Verdict.wrong_answer
-    return result
+        ok = compare_output(test.checker, test.expected_stdout, actual, test.abs_tol,
+                            test.rel_tol)
+    return _verdict(result, Verdict.accepted if ok else Verdict.wrong_answer)
+
+
+def describe_call(test: CallTest) -> str:
+    args = [show_full(a) for a in test.args]
+    args += [f"{k}={show_full(v)}" for k, v in test.kwargs.items()]
+    return f"{test.entry_point}({', '.join(args)})"
 
 
 def describe_input(test: Test) -> str:

@@ -1,0 +1,109 @@
+"""Pure, total comparison of a program's answer with the expected one. No I/O.
+
+Every function here returns a bool for any input a program can produce: a comparison
+that cannot be made (a huge int against a float, a value nested too deeply) is `False`,
+never an exception. Tolerance only ever applies where the *expected* value is a float:
+an integer answer is exact, and a bool is never a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from typing import Any
+
+# ASCII numerals only: Python's float() also takes '١٢', 'inf', '1_000' and ' nan '.
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+# Deeper than any expected value the API accepts (validation.MAX_VALUE_DEPTH): a deeper
+# answer cannot be equal, and stopping here keeps the recursion below bounded.
+MAX_DEPTH = 200
+
+
+def _close(expected: float, actual: float, abs_tol: float, rel_tol: float) -> bool:
+    if math.isnan(expected) or math.isnan(actual):
+        return math.isnan(expected) and math.isnan(actual)
+    if math.isinf(expected) or math.isinf(actual):
+        return expected == actual
+    return math.isclose(expected, actual, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def float_token_eq(expected: str, actual: str, abs_tol: float, rel_tol: float) -> bool:
+    """One token of the `float` checker: tolerance only where the expected token is a
+    float numeral; integer tokens and words must match exactly."""
+    if expected == actual:
+        return True
+    if _INT.fullmatch(expected) or not _FLOAT.fullmatch(expected):
+        return False
+    if not _FLOAT.fullmatch(actual):
+        return False
+    return _close(float(expected), float(actual), abs_tol, rel_tol)
+
+
+def compare_output(checker: str, expected: str, actual: str,
+                   abs_tol: float = 1e-6, rel_tol: float = 1e-6) -> bool:
+    if checker == "exact":
+        return expected == actual
+    if checker == "lines":
+        return [ln.rstrip() for ln in expected.rstrip("\n").split("\n")] == \
+               [ln.rstrip() for ln in actual.rstrip("\n").split("\n")]
+    if checker == "unordered_lines":
+        return Counter(ln.strip() for ln in expected.strip().splitlines()) == \
+               Counter(ln.strip() for ln in actual.strip().splitlines())
+    e_tok, a_tok = expected.split(), actual.split()
+    if checker == "float":
+        return len(e_tok) == len(a_tok) and all(
+            float_token_eq(e, a, abs_tol, rel_tol) for e, a in zip(e_tok, a_tok, strict=True))
+    return e_tok == a_tok  # "tokens"
+
+
+def _numbers_equal(expected: int | float, actual: Any, abs_tol: float, rel_tol: float) -> bool:
+    if isinstance(actual, bool) or not isinstance(actual, int | float):
+        return False
+    if isinstance(expected, int):
+        return expected == actual  # exact, also against a float: 3 == 3.0, never 3 ~ 3.0000001
+    if isinstance(actual, int):
+        try:
+            actual = float(actual)
+        except OverflowError:  # 10**400: no float expected value is near it
+            return False
+    return _close(expected, actual, abs_tol, rel_tol)
+
+
+def values_equal(expected: Any, actual: Any, abs_tol: float = 1e-6, rel_tol: float = 1e-6,
+                 depth: int = 0) -> bool:
+    """JSON values: lists and tuples alike, floats within tolerance, bool is not int."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, int | float):
+        return _numbers_equal(expected, actual, abs_tol, rel_tol)
+    if isinstance(expected, list | tuple):
+        return isinstance(actual, list | tuple) and len(expected) == len(actual) and all(
+            values_equal(e, a, abs_tol, rel_tol, depth + 1)
+            for e, a in zip(expected, actual, strict=True))
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and expected.keys() == actual.keys() and all(
+            values_equal(expected[k], actual[k], abs_tol, rel_tol, depth + 1) for k in expected)
+    if isinstance(expected, str | type(None)):
+        return type(expected) is type(actual) and expected == actual
+    return False
+
+
+def _row_key(row: Any) -> str:
+    try:
+        return json.dumps(row, sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return repr(type(row))
+
+
+def rows_equal(expected: list[list[Any]], actual: Any, ordered: bool,
+               abs_tol: float = 1e-6, rel_tol: float = 1e-6) -> bool:
+    if not isinstance(actual, list) or len(actual) != len(expected):
+        return False
+    if not ordered:
+        expected, actual = sorted(expected, key=_row_key), sorted(actual, key=_row_key)
+    return values_equal(expected, actual, abs_tol, rel_tol)
