@@ -31,9 +31,11 @@ def _failure_reason(r: TestResult) -> str:
 def _rlef_line(r: TestResult, kind: str, value_chars: int) -> str:
     if kind in ("call", "assert"):
         test = clip(r.input.strip(), value_chars)
-        if r.verdict == Verdict.wrong_answer:
+        if r.verdict == Verdict.wrong_answer and kind == "call":
             error = (f"Expected {clip(r.expected, value_chars)} but got "
-                     f"{clip(r.actual, value_chars)}" if kind == "call" else "assertion failed")
+                     f"{clip(r.actual, value_chars)}")
+        elif r.verdict == Verdict.wrong_answer:  # the trusted test process quotes the assert
+            error = clip(r.message or "assertion failed", value_chars)
         else:
             error = clip(_failure_reason(r), value_chars)
         return f"Failure: '{test}': '{error}'"

@@ -35,6 +35,16 @@ def test_call_and_assert_lines():
     assert "Failure: 'assert g() == 1': 'AssertionError'" in text
 
 
+def test_failed_assert_is_quoted():
+    failed = tr(Verdict.wrong_answer, input="def check(c):\n    assert c(2) == 4\n",
+                message="assert c(2) == 4")
+    text = render([failed], ["assert"], OK)
+    assert text.endswith("Failure: 'def check(c):\n    assert c(2) == 4': 'assert c(2) == 4'")
+    assert "error: assert c(2) == 4" in render([failed], ["assert"], OK, style="plain")
+    bare = render([tr(Verdict.wrong_answer, input="assert f()")], ["assert"], OK)
+    assert bare.endswith("'assertion failed'")
+
+
 def test_compile_error_and_all_passed_and_plain():
     ce = CompileResult(status="error", stderr="main.cpp:1: error: x\n" * 50)
     text = render([tr(Verdict.compile_error)], ["stdio"], ce)
