@@ -182,3 +182,14 @@ class BatchResults(BaseModel):
     done: bool
     total: int
     results: list[ExecuteResult] = Field(description="finished so far, in request order")
+
+
+def render_feedback(results: list[TestResult], kinds: list[str],
+                    compile_result: CompileResult | None = None,
+                    style: FeedbackStyle = "rlef") -> str:
+    """The feedback text the service shows a model (service/feedback.py renders it), for
+    code outside the service that must use the same wording, e.g. a trainer's warm-up
+    data: one source, so the two cannot drift apart."""
+    from service.feedback import render
+
+    return render(results, kinds, compile_result or CompileResult(status="skipped"), style)
