@@ -32,6 +32,11 @@ class TrainConfig(BaseModel):
                                                     "stale copy of the policy while training "
                                                     "on this one (importance-corrected)")
 
+    gen_batch: int = Field(32, description="conversations per generate() call; each batch's "
+                                           "code executes while the next one generates")
+    exec_retries: int = Field(2, description="re-runs of an execution the service failed "
+                                             "(sandbox_error); then the episode is dropped")
+
     # PPO (RLEF App. A.1)
     advantage: Literal["ppo", "grpo", "rloo"] = "ppo"
     group_size: int = Field(4, description="samples per problem for grpo/rloo")
@@ -50,7 +55,13 @@ class TrainConfig(BaseModel):
     micro_batch: int = Field(0, description="sequences per forward pass; gradients are "
                                             "accumulated over the minibatch (0: all at once)")
 
-    # memory (an 8B model on one GPU): LoRA adapters and activation checkpointing
+    # precision and memory (an 8B model on one GPU): bf16 compute on fp32 master weights,
+    # LoRA adapters (the value model then is an adapter on the same frozen base),
+    # activation checkpointing, log-probs over response tokens in chunks
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="bf16: bf16 autocast over fp32 trainable weights and optimiser "
+                            "state (frozen weights stored in bf16); auto: bf16 on CUDA")
+    logprob_chunk: int = Field(1024, description="response tokens per output-head pass")
     lora_r: int = Field(0, description="LoRA rank (peft); 0 trains every weight")
     lora_alpha: int = 32
     gradient_checkpointing: bool = False

@@ -74,6 +74,8 @@ def fit(cfg: TrainConfig, client: Any | None = None, resume: bool = False) -> Pa
     last = checkpoints(out)[-1] if resume and checkpoints(out) else None
     trainer = Trainer(cfg, client, resume_from=last)
     lead = trainer.rank == 0
+    if lead:
+        print(trainer.memory, flush=True)
     log = RunLog(out, cfg, trainer.step, last is not None) if lead else None
     eval_set = held_out(cfg) if lead else []
     while trainer.step < cfg.steps:

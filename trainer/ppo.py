@@ -9,6 +9,8 @@ penalty does not favour short answers. Shapes: E episodes, T turns, N responses
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -56,6 +58,42 @@ def group_advantages(rewards: torch.Tensor, kind: str = "grpo", eps: float = 1e-
     mean = rewards.mean(1, keepdim=True)
     std = rewards.std(1, keepdim=True, unbiased=False)
     return (rewards - mean) / (std + eps)
+
+
+def to_turns(flat: torch.Tensor, idx: list[tuple[int, int]], episodes: int, turns: int
+             ) -> torch.Tensor:
+    """[N] values of the turns taken -> [E, T] (zeros where no turn was taken)."""
+    out = flat.new_zeros(episodes, turns)
+    if idx:
+        e, t = torch.tensor(idx, device=flat.device).T
+        out[e, t] = flat
+    return out
+
+
+def per_turn(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]], idx: list[tuple[int, int]],
+             episodes: int, turns: int, rewards: torch.Tensor, values: torch.Tensor,
+             *args: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """returns_advantages on flattened turns: [N] -> ([N], [N])."""
+    mask = to_turns(torch.ones_like(rewards), idx, episodes, turns)
+    ret, adv = fn(to_turns(rewards, idx, episodes, turns), to_turns(values, idx, episodes,
+                                                                      turns), mask, *args)
+    e, t = torch.tensor(idx, device=rewards.device).T.reshape(2, -1)
+    return ret[e, t], adv[e, t]
+
+
+def group_turn_advantages(outcome: torch.Tensor, kl: torch.Tensor, idx: list[tuple[int, int]],
+                          episodes: int, group: int, kind: str, beta: float) -> torch.Tensor:
+    """Critic-free per-turn advantages. [N] each -> [N]
+
+    The group baseline normalises the *outcome* rewards only: normalising rewards that
+    already hold the KL term would turn KL noise in an all-fail group into unit-size
+    advantages. The KL penalty still to come in the episode is subtracted as it is."""
+    T = max((t for _, t in idx), default=0) + 1
+    totals = to_turns(outcome, idx, episodes, T).sum(1).view(-1, group)          # [G, K]
+    base = group_advantages(totals, kind).reshape(-1)                            # [E]
+    kl_to_go = to_turns(kl, idx, episodes, T).flip(1).cumsum(1).flip(1)          # [E, T]
+    e, t = torch.tensor(idx, device=outcome.device).T.reshape(2, -1)
+    return base[e] - beta * kl_to_go[e, t]
 
 
 def policy_loss(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,

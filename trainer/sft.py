@@ -14,11 +14,19 @@ from typing import Any
 
 import torch
 
+from service.schema import TestResult, Verdict, render_feedback
 from trainer.data import Problem
 from trainer.policy import chat_ids, token_logprobs
 from trainer.rollout import Message, first_prompt, retry_prompt
 
 Example = tuple[list[Message], str]
+
+
+def digit_feedback(expected: int, got: int) -> str:
+    """What the service says when a program printed `got` instead of `expected`."""
+    result = TestResult(verdict=Verdict.wrong_answer, input="", expected=str(expected),
+                        actual=str(got))
+    return render_feedback([result], ["stdio"])
 
 
 def answer(digit: int) -> str:
@@ -34,8 +42,7 @@ def format_examples(problems: list[Problem], n: int, seed: int,
         roll = rng.random()
         if roll < feedback_share:  # a retry, answered without looking at the feedback
             wrong, right = rng.sample(range(10), 2)
-            feedback = ("Your code failed the following tests:\n\n"
-                        f"- input '' failed: Expected output '{right}' but got '{wrong}'")
+            feedback = digit_feedback(right, wrong)
             conv: list[Message] = [{"role": "user", "content": first_prompt(p)},
                                    {"role": "assistant", "content": answer(wrong)},
                                    {"role": "user", "content": retry_prompt(feedback, "python")}]

@@ -17,6 +17,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from trainer.data import synthetic_problems
 from trainer.rollout import first_prompt, retry_prompt
+from trainer.sft import digit_feedback
 
 SPECIAL = ["<pad>", "<|end|>", "<|user|>", "<|assistant|>", "<unk>"]
 CHAT_TEMPLATE = (
@@ -31,9 +32,7 @@ def corpus(n: int = 300, seed: int = 0) -> list[str]:
     texts = []
     for p in synthetic_problems(n, seed):
         a, b = rng.randrange(10), rng.randrange(10)
-        feedback = ("Your code failed the following tests:\n\n"
-                    f"- input '' failed: Expected output '{a}' but got '{b}'")
-        texts += [first_prompt(p), retry_prompt(feedback, "python"),
+        texts += [first_prompt(p), retry_prompt(digit_feedback(a, b), "python"),
                   f"```python\nprint({a})\n```", "All tests passed."]
     return texts
 
@@ -71,7 +70,7 @@ def build_tiny_model(out_dir: str | Path, n_layer: int = 2, n_embd: int = 64, n_
 def build_warmed_tiny_model(out_dir: str | Path, examples: int = 8000, seed: int = 0) -> Path:
     """The tiny model after its supervised warm-up (format and copying; see trainer/sft.py)."""
     from trainer.data import synthetic_problems
-    from trainer.policy import load_lm, load_tokenizer, pick_device
+    from trainer.models import load_lm, load_tokenizer, pick_device
     from trainer.sft import format_examples, supervised
 
     out = build_tiny_model(out_dir, seed=seed)

@@ -13,7 +13,7 @@ def step_with(micro_batch: int, model: str, out: str) -> list[torch.Tensor]:
                       synthetic_problems=4)
     trainer = Trainer(cfg, client=object())
     # plain SGD: Adam's normalisation would blow float noise in ~0 gradients up to +-lr
-    trainer.opt = torch.optim.SGD(trainer.model.parameters(), lr=1e-2)
+    trainer.opt = torch.optim.SGD(trainer.policy_params, lr=1e-2)
     prompts = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14]]
     responses = [[20, 21], [22], [23, 24, 25], [26, 27]]
     with torch.no_grad():

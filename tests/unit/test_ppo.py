@@ -88,3 +88,23 @@ def test_approx_kl_zero_when_equal_and_k3_otherwise():
     assert ppo.approx_kl(lp, lp, torch.ones(1, 2)).item() == 0
     kl = ppo.approx_kl(torch.tensor([[math.log(0.5)]]), torch.zeros(1, 1), torch.ones(1, 1))
     assert kl.item() == pytest.approx(0.5 - 1 - math.log(0.5))
+
+
+def test_group_baseline_normalises_outcomes_not_kl_noise():
+    # one all-fail group of 4 single-turn episodes whose KL differs by noise
+    idx = [(0, 0), (1, 0), (2, 0), (3, 0)]
+    outcome = torch.full((4,), -1.0)
+    kl = torch.tensor([0.01, -0.02, 0.03, 0.0])
+    adv = ppo.group_turn_advantages(outcome, kl, idx, 4, 4, "grpo", beta=0.05)
+    assert adv.abs().max() < 0.01  # today's shaped rewards made these +-1 after normalising
+    solved = ppo.group_turn_advantages(torch.tensor([1.0, -1.0, -1.0, -1.0]), torch.zeros(4),
+                                       idx, 4, 4, "rloo", 0.05)
+    close(solved, [2.0, -2 / 3, -2 / 3, -2 / 3])
+
+
+def test_group_kl_penalty_counts_the_kl_still_to_come():
+    # one episode of two turns, in a group of 2 with a one-turn episode
+    idx = [(0, 0), (0, 1), (1, 0)]
+    adv = ppo.group_turn_advantages(torch.tensor([0.0, 1.0, -1.0]), torch.tensor([0.2, 0.4, 0.0]),
+                                    idx, 2, 2, "rloo", beta=0.5)
+    close(adv, [2.0 - 0.5 * 0.6, 2.0 - 0.5 * 0.4, -2.0])

@@ -98,3 +98,95 @@ def test_summarise_rates_and_n_at_k():
     assert rep.pass_by_turn == [0.5, 0.75, 0.75]
     assert rep.n_at_k == {"1@3": 0.75}  # 10 rollouts not available from 2
     assert rep.mean_turns == 1.75
+
+
+def test_extract_code_prefers_a_tagged_block_over_a_trailing_untagged_one():
+    text = "```python\nprint(sum(map(int, input().split())))\n```\nSample output:\n```\n3\n```"
+    assert extract_code(text, "python") == "print(sum(map(int, input().split())))\n"
+    assert extract_code("```\n3\n```", "python") == "3\n"  # untagged only when alone
+
+
+class Scripted:
+    """An executor double that answers from a script and records when it ran (the
+    service's own behaviour is tested against the real service elsewhere)."""
+
+    def __init__(self, statuses: list[str], delay: float = 0.0) -> None:
+        self.statuses, self.delay, self.calls = statuses, delay, []
+
+    def execute_many(self, requests, progress=False):
+        import time
+
+        from service.schema import ExecuteResult, Verdict
+
+        start = time.perf_counter()
+        time.sleep(self.delay)
+        out = []
+        for _ in requests:
+            status = self.statuses.pop(0) if self.statuses else "ok"
+            out.append(ExecuteResult(status=status, verdict=None if status != "ok"
+                                     else Verdict.accepted, feedback="All tests passed."))
+        self.calls.append((start, time.perf_counter(), len(requests)))
+        return out
+
+
+class Writer:
+    gen_batch = 2
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def generate(self, conversations):
+        import time
+
+        from trainer.rollout import Generation
+
+        self.calls.append(time.perf_counter())
+        time.sleep(0.05)
+        return [Generation("```python\nprint(3)\n```", [1], [2]) for _ in conversations]
+
+
+def test_a_sandbox_error_is_retried_then_the_episode_is_dropped_never_a_reward():
+    from trainer.rollout import RolloutStats, run_episodes
+
+    stats = RolloutStats()
+    # episode 0's run and both its retries fail in the service: dropped
+    client = Scripted(["sandbox_error", "ok", "sandbox_error", "sandbox_error"])
+    episodes = run_episodes([P, P], Writer(), client, 3, retries=2, stats=stats)
+    assert [e.dropped for e in episodes] == [True, False]
+    assert episodes[1].solved and episodes[1].reward == 1.0
+    assert stats.dropped == 1 and stats.retried == 2
+    # a failure that a retry clears costs nothing
+    stats = RolloutStats()
+    episodes = run_episodes([P], Writer(), Scripted(["sandbox_error", "ok"]), 3, stats=stats)
+    assert episodes[0].solved and not episodes[0].dropped and stats.retried == 1
+
+
+def test_execution_overlaps_the_next_generation_batch():
+    from trainer.rollout import RolloutStats, run_episodes
+
+    stats = RolloutStats()
+    writer, client = Writer(), Scripted([], delay=0.3)
+    run_episodes([P] * 4, writer, client, 1, stats=stats)
+    first_exec_start, first_exec_end, n = client.calls[0]
+    assert n == 2 and len(writer.calls) == 2
+    assert first_exec_start < writer.calls[1] < first_exec_end  # batch 2 generated meanwhile
+    assert stats.exec_wait_s > 0 and stats.generate_s > 0
+
+
+def test_call_based_problems_show_their_starter_code():
+    prob = P.model_copy(update={"starter_code": "def solve(a, b):\n    "})
+    assert "```python\ndef solve(a, b):\n```" in first_prompt(prob)
+    assert "Starter code" not in first_prompt(P)
+
+
+def test_generation_stops_on_every_stop_id_of_the_generation_config(tmp_path):
+    from transformers import GenerationConfig
+
+    from trainer.models import load_lm, load_tokenizer
+    from trainer.policy import stop_ids
+    from trainer.tiny import build_tiny_model
+
+    path = str(build_tiny_model(tmp_path / "m", n_layer=1, n_embd=16, n_head=2))
+    tok, model = load_tokenizer(path), load_lm(path, __import__("torch").device("cpu"))
+    model.generation_config = GenerationConfig(eos_token_id=[7, 8, tok.eos_token_id])
+    assert stop_ids(model, tok) == [tok.eos_token_id, 7, 8]
