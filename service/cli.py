@@ -1,31 +1,23 @@
-"""The `rlef` command line."""
+"""The service's commands: `rlef serve | worker | run | demo`.
+
+`rlef` (rlef_cli/) adds them beside the trainer's; `rlef-service` (or
+`python -m service.cli`, as in the service image) is these alone, with no trainer code.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
+from service.cmdline import fail, serve_in_thread
 from service.schema import ExecuteRequest, ExecuteResult
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="rlef: sandboxed execution feedback and RLEF training for code LLMs.")
-
 Backend = Annotated[str, typer.Option(help="sandbox backend: local (bubblewrap) or docker")]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(2)
-
-
 RedisUrl = Annotated[str | None, typer.Option(help="redis://host:6379/0 (queue mode)")]
 
 
@@ -35,7 +27,6 @@ def settings_with(**overrides: Any) -> Any:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-@app.command()
 def serve(backend: Backend = "local", host: str = "127.0.0.1", port: int = 8000,
           pool_size: Annotated[int | None, typer.Option(help="warm sandboxes")] = None,
           redis_url: RedisUrl = None) -> None:
@@ -50,7 +41,6 @@ def serve(backend: Backend = "local", host: str = "127.0.0.1", port: int = 8000,
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
-@app.command()
 def worker(redis_url: Annotated[str, typer.Option(help="redis://host:6379/0")],
            backend: Backend = "docker",
            concurrency: Annotated[int | None, typer.Option(help="jobs at a time")] = None,
@@ -132,7 +122,6 @@ def print_result(res: ExecuteResult) -> None:
     typer.echo("\nfeedback:\n" + res.feedback)
 
 
-@app.command()
 def run(file: Path, language: Annotated[str, typer.Option("--language", "-l")],
         tests: Annotated[Path, typer.Option(help="JSON: a list of tests, or a request body")],
         service_url: Annotated[str | None, typer.Option(help="else in-process")] = None,
@@ -155,58 +144,41 @@ def run(file: Path, language: Annotated[str, typer.Option("--language", "-l")],
         print_result(res)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 DEMO_BUGGY = "n = int(input())\nprint(sum(range(n)))\n"
 DEMO_FIXED = "n = int(input())\nprint(sum(range(n + 1)))\n"
 
 
-@app.command()
 def demo(backend: Backend = "local") -> None:
     """Start the service, send it a buggy and a fixed program, print the feedback."""
-    import uvicorn
-
     from service.app import create_app
-    from service.client import ExecutionClient, ServiceError
+    from service.client import ExecutionClient
     from service.settings import Settings
 
-    port = free_port()
-    settings = Settings(backend=backend, port=port, pool_size=1)  # type: ignore[arg-type]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    client = ExecutionClient(f"http://127.0.0.1:{port}")
-    try:
-        for _ in range(300):
-            try:
-                client.health()
-                break
-            except (ServiceError, OSError, Exception):  # noqa: BLE001 - still starting
-                time.sleep(0.1)
-        tests = [{"type": "stdio", "stdin": f"{n}\n", "expected_stdout": str(n * (n + 1) // 2)}
-                 for n in (1, 4, 10)]
+    settings = Settings(backend=backend, pool_size=1)  # type: ignore[arg-type]
+    tests = [{"type": "stdio", "stdin": f"{n}\n", "expected_stdout": str(n * (n + 1) // 2)}
+             for n in (1, 4, 10)]
+    with serve_in_thread(create_app(settings)) as url:
+        client = ExecutionClient(url)
         for title, code in (("buggy", DEMO_BUGGY), ("fixed", DEMO_FIXED)):
-            typer.secho(f"\n== {title} program, {backend} backend, via "
-                        f"http://127.0.0.1:{port}/execute ==", bold=True)
+            typer.secho(f"\n== {title} program, {backend} backend, via {url}/execute ==",
+                        bold=True)
             typer.echo(code)
             req = ExecuteRequest.model_validate(
                 {"language": "python", "code": code, "tests": tests})
             print_result(client.execute(req))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (serve, worker, run, demo):
+        app.command()(command)
 
 
 def main() -> None:
-    from trainer.cli import register  # train, eval, plot: torch is imported only when they run
-
+    """`rlef-service`: the service's commands alone."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True,
+                      help="rlef-service: the sandboxed execution feedback service.")
     register(app)
-    app()
+    app(prog_name="rlef-service")
 
 
 if __name__ == "__main__":

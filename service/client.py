@@ -4,6 +4,9 @@
 (`redis://...`, skipping the API hop). Every call has a sync and an async form.
 Transient refusals (429, 503, connection errors, Redis down) are retried with jittered
 exponential back-off up to `retry_s`; anything else raises ServiceError with the reason.
+
+It also re-exports the command-line helpers of service.cmdline (fail, free_port,
+local_service, ...), since the trainer imports only this module and service.schema.
 """
 
 from __future__ import annotations
@@ -18,7 +21,18 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from service.cmdline import (
+    fail,
+    free_port,
+    local_service,
+    serve_in_thread,
+    spawn_service,
+    wait_ready,
+)
 from service.schema import BatchResults, ExecuteRequest, ExecuteResult
+
+__all__ = ["ExecutionClient", "ServiceError", "fail", "free_port", "local_service",
+           "serve_in_thread", "spawn_service", "wait_ready"]
 
 T = TypeVar("T")
 RETRYABLE = {429, 502, 503}
@@ -42,6 +56,21 @@ class _Transport(Protocol):
     async def close(self) -> None: ...
 
 
+def checked(resp: httpx.Response, what: str) -> httpx.Response:
+    """The response if it succeeded; else Retryable (429/502/503) or ServiceError with why."""
+    if resp.status_code < 400:
+        return resp
+    try:
+        detail: Any = resp.json().get("detail", resp.text)
+    except (ValueError, AttributeError):
+        detail = resp.text[:2000]
+    message = f"{what}: HTTP {resp.status_code}: {detail}"
+    if resp.status_code in RETRYABLE:
+        after = resp.headers.get("retry-after")
+        raise Retryable(message, float(after) if after else None)
+    raise ServiceError(message)
+
+
 class _Http:
     def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -52,17 +81,7 @@ class _Http:
             resp = await self.http.request(method, path, **kw)
         except httpx.TransportError as e:
             raise Retryable(f"cannot reach {self.http.base_url}: {e!r}") from e
-        if resp.status_code < 400:
-            return resp.json()
-        try:
-            detail: Any = resp.json().get("detail", resp.text)
-        except ValueError:
-            detail = resp.text
-        message = f"{method} {path}: HTTP {resp.status_code}: {detail}"
-        if resp.status_code in RETRYABLE:
-            after = resp.headers.get("retry-after")
-            raise Retryable(message, float(after) if after else None)
-        raise ServiceError(message)
+        return checked(resp, f"{method} {path}").json()
 
     async def submit(self, requests: Sequence[ExecuteRequest]) -> str:
         body = '{"requests": [' + ",".join(r.model_dump_json() for r in requests) + "]}"
@@ -106,18 +125,38 @@ class _Redis:
         await self.queue.close()
 
 
+class Backoff:
+    """Jittered exponential back-off until `retry_s` has passed: the one retry policy."""
+
+    def __init__(self, retry_s: float) -> None:
+        self.retry_s, self.delay = retry_s, 0.1
+        self.deadline = time.monotonic() + retry_s
+
+    def pause(self, e: Retryable) -> float:
+        """Seconds to wait before the next try, or ServiceError once out of time."""
+        if time.monotonic() + self.delay > self.deadline:
+            raise ServiceError(f"gave up after {self.retry_s:.0f}s: {e}") from e
+        pause = e.after_s if e.after_s is not None else self.delay
+        self.delay = min(self.delay * 2, 10.0)
+        return pause * random.uniform(0.5, 1.5)
+
+
 async def with_retries(fn: Callable[[], Awaitable[T]], retry_s: float) -> T:
-    deadline = time.monotonic() + retry_s
-    delay = 0.1
+    backoff = Backoff(retry_s)
     while True:
         try:
             return await fn()
         except Retryable as e:
-            if time.monotonic() + delay > deadline:
-                raise ServiceError(f"gave up after {retry_s:.0f}s: {e}") from e
-            pause = e.after_s if e.after_s is not None else delay
-            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 10.0)
+            await asyncio.sleep(backoff.pause(e))
+
+
+def with_retries_sync(fn: Callable[[], T], retry_s: float) -> T:
+    backoff = Backoff(retry_s)
+    while True:
+        try:
+            return fn()
+        except Retryable as e:
+            time.sleep(backoff.pause(e))
 
 
 class ExecutionClient:
@@ -180,24 +219,17 @@ class ExecutionClient:
         if self._sync is None:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             self._sync = httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout_s)
-        deadline = time.monotonic() + self.retry_s
-        delay = 0.1
-        while True:
+        sync, body = self._sync, request.model_dump_json()
+
+        def post() -> ExecuteResult:
             try:
-                resp = self._sync.post("/execute", content=request.model_dump_json(),
-                                       headers={"content-type": "application/json"})
+                resp = sync.post("/execute", content=body,
+                                 headers={"content-type": "application/json"})
             except httpx.TransportError as e:
-                resp, error = None, f"cannot reach {self.url}: {e!r}"
-            if resp is not None and resp.status_code == 200:
-                return ExecuteResult.model_validate_json(resp.content)
-            if resp is not None:
-                error = f"POST /execute: HTTP {resp.status_code}: {resp.text[:2000]}"
-                if resp.status_code not in RETRYABLE:
-                    raise ServiceError(error)
-            if time.monotonic() + delay > deadline:
-                raise ServiceError(f"gave up after {self.retry_s:.0f}s: {error}")
-            time.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 10.0)
+                raise Retryable(f"cannot reach {self.url}: {e!r}") from e
+            return ExecuteResult.model_validate_json(checked(resp, "POST /execute").content)
+
+        return with_retries_sync(post, self.retry_s)
 
     def health(self) -> dict[str, Any]:
         try:

@@ -1,4 +1,4 @@
-"""`rlef train | eval | plot | tiny-model | demo-train`, registered on the service CLI.
+"""`rlef train | eval | plot | tiny-model | demo-train`, registered on `rlef` by rlef_cli/.
 
 Nothing heavy is imported at module level: `rlef serve` must not pay for torch, and the
 service image does not install it.
@@ -12,15 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
+from service.client import fail
+
 Url = Annotated[str, typer.Option(help="execution service: http://host:port or redis://host/db")]
 Model = Annotated[str, typer.Option(help="Hugging Face causal LM: a local path or a name")]
 Data = Annotated[str, typer.Option(help="problems JSONL (APPS, CodeContests, MBPP, HumanEval) "
                                         "or 'synthetic'")]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(2)
 
 
 def need_train_extra() -> None:

@@ -7,18 +7,12 @@ through the service URL, evaluates again and prints the before/after table.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from service.client import ExecutionClient, ServiceError
+from service.client import ExecutionClient, local_service
 from trainer.config import TrainConfig
 from trainer.eval import EvalReport
 
@@ -28,38 +22,6 @@ class DemoReport(BaseModel):
     after: EvalReport
     steps: int
     train_s: float
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def local_service(log: Path, pool_size: int = 2) -> Iterator[str]:
-    """`rlef serve --backend local` on a free loopback port, for as long as the block runs."""
-    port = _free_port()
-    rlef = str(Path(sys.executable).parent / "rlef")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([rlef, "serve", "--backend", "local", "--port", str(port),
-                                 "--pool-size", str(pool_size)], stdout=out,
-                                stderr=subprocess.STDOUT, env=os.environ.copy())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ExecutionClient(url, timeout_s=5).health()
-                break
-            except ServiceError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise ServiceError(f"the demo service did not start; see {log}") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def held_out_eval(cfg: TrainConfig, model_path: str, url: str) -> EvalReport:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ from pathlib import Path
 import httpx
 import redis
 
+from service.client import spawn_service
+
 RLEF = str(Path(sys.executable).parent / "rlef")
 REDIS_URL = os.environ.get("RLEF_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fresh_db(db: int) -> str:
@@ -62,10 +57,10 @@ class Procs:
                            "--concurrency", str(concurrency)], env=env, log="worker")
 
     def api(self, url: str, **env: str) -> str:
-        port = free_port()
-        self.start([RLEF, "serve", "--redis-url", url, "--port", str(port)], env=env, log="api")
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{base}/openapi.json").status_code == 200, 30, "API")
+        # ready, not /healthz: its canary job would count in the tests' verdict stats
+        proc, base = spawn_service(self.tmp / f"api-{len(self.procs)}.log", "--redis-url", url,
+                                   env=env, ready_path="/openapi.json")
+        self.procs.append(proc)
         return base
 
     def redis_server(self, port: int, data_dir: Path) -> subprocess.Popen[bytes]:

@@ -1,4 +1,5 @@
-"""compose.yaml: valid for docker-compose 1.29, and the stack runs a job with local images."""
+"""compose.yaml: valid for docker-compose 1.29, and the stack runs a job with local images;
+the service image carries no trainer code and no torch."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.queue_helpers import free_port, wait_until
+from service.client import free_port
+from tests.integration.queue_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
+IMAGE = os.environ.get("RLEF_SERVICE_IMAGE", "rlef-service:latest")
 
 
 def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -28,7 +31,7 @@ def test_compose_config_is_valid():
 
 def test_compose_stack_runs_a_job():
     port = free_port()
-    env = {"RLEF_REDIS_IMAGE": "rlef-service:latest", "RLEF_API_PORT": str(port)}
+    env = {"RLEF_SERVICE_IMAGE": IMAGE, "RLEF_REDIS_IMAGE": IMAGE, "RLEF_API_PORT": str(port)}
     up = compose("up", "-d", "--scale", "worker=2", env=env)
     try:
         assert up.returncode == 0, up.stderr
@@ -43,3 +46,11 @@ def test_compose_stack_runs_a_job():
     finally:
         down = compose("down", "-t", "60", env=env)
         assert down.returncode == 0, down.stderr
+
+
+def test_service_image_has_no_trainer_and_no_torch():
+    probe = "import importlib.util as u; print(u.find_spec('trainer'), u.find_spec('torch'))"
+    out = subprocess.run(["docker", "run", "--rm", IMAGE, "python", "-c", probe],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["None", "None"], out.stdout

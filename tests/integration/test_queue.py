@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from service import keys
-from service.client import ExecutionClient, ServiceError
+from service.client import ExecutionClient, ServiceError, free_port
 from service.schema import ExecuteRequest, Verdict
-from tests.integration.queue_helpers import Procs, free_port, fresh_db, workers_alive
+from tests.integration.queue_helpers import Procs, fresh_db, workers_alive
 
 
 @pytest.fixture

@@ -1,0 +1,3 @@
+from rlef_cli import main
+
+main()
