@@ -21,6 +21,7 @@ from service.queue import BatchNotFound, JobQueue, LocalQueue, NoWorkers, QueueF
 from service.redis_queue import QueueUnavailable, RedisQueue
 from service.sandbox import open_sandbox
 from service.sandbox.base import Sandbox
+from service.sandboxfusion import router as sandboxfusion_router
 from service.schema import (
     BatchCreated,
     BatchRequest,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, sandbox: Sandbox | None = None)
     app = FastAPI(title="rlef", version="0.1.0", lifespan=lifespan,
                   description="Sandboxed code execution with feedback for RL on code.")
     install_error_handlers(app)
+    app.include_router(sandboxfusion_router)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:

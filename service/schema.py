@@ -112,12 +112,25 @@ class ExecuteRequest(_Strict):
     limits: Limits = Limits()
     stop_on_first_failure: bool = False
     feedback_style: FeedbackStyle = "rlef"
+    files: dict[str, str] = Field(
+        {}, description="base64 contents by relative path, written into the build dir before "
+        "compiling (SandboxFusion's `files`)")
+    fetch_files: list[str] = Field(
+        [], max_length=100, description="paths relative to the run dir, read back after the "
+        "last test's run, base64 in the result's `files`")
+    full_output: bool = Field(
+        False, description="each test's stdout/stderr whole and exact (up to output_kb), not "
+        "an excerpt")
+    compile_timeout_s: float | None = Field(
+        None, gt=0, description="compile wall time, capped by the server's")
 
 
 class CompileResult(BaseModel):
     status: Literal["ok", "error", "skipped"]
     stderr: str = ""
     time_s: float = 0.0
+    exit_code: int | None = None
+    timed_out: bool = False
 
 
 class TestResult(BaseModel):
@@ -148,6 +161,7 @@ class ExecuteResult(BaseModel):
     compile: CompileResult = CompileResult(status="skipped")
     tests: list[TestResult] = []
     feedback: str = ""
+    files: dict[str, str] = Field({}, description="fetched files: base64 by requested path")
 
 
 class LanguageInfo(BaseModel):
