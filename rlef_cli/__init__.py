@@ -14,6 +14,7 @@ import typer
 GROUPS = (
     "service.cli",  # serve, worker, run, demo
     "trainer.cli",  # train, eval, plot, tiny-model, demo-train (torch only when they run)
+    "integrations.cli",  # score
 )
 
 
