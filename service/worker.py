@@ -4,6 +4,10 @@ Each of N threads claims one job, runs it on the warm sandbox pool and stores th
 (which acks it). A background thread beats the heartbeat, keeps the jobs running here
 from being reclaimed, and reclaims jobs of workers that died. On SIGTERM the worker stops
 claiming, finishes the jobs in hand and leaves.
+
+No exception while handling a job stops consumption: it becomes a `sandbox_error` result
+(retried up to max_attempts) logged with its traceback, and a job thread that dies anyway
+is restarted. The heartbeat counts the job threads alive; with none, it stops beating.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from types import FrameType
 
 from redis.exceptions import RedisError
 
+from service import keys
 from service.executor import Policy, execute
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult
-from service.worker_store import Job, WorkerStore
+from service.worker_store import Job, WorkerStore, parse
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +47,37 @@ class Worker:
         self._reclaimed: queue.Queue[Job] = queue.Queue()
         self._lock = threading.Lock()
         self.done = 0
+        self.alive = 0  # job threads alive at the last heartbeat
+        self.restarts = 0
 
     def run(self) -> None:
         self._retrying(self.store.ensure_group)
-        threads = [threading.Thread(target=self._loop, name=f"job-{i}", daemon=True)
-                   for i in range(self.concurrency)]
-        for t in threads:
-            t.start()
+        threads = [self._start(i) for i in range(self.concurrency)]
         try:
             while not self.stop.is_set():
-                self._retrying(self._maintain)
+                threads = [t if t.is_alive() else self._restart(t) for t in threads]
+                self.alive = sum(t.is_alive() for t in threads)
+                try:
+                    self._retrying(self._maintain)
+                except Exception:  # e.g. a malformed job entry met while reclaiming
+                    log.exception("heartbeat/reclaim failed; going on")
+                    self._drop_malformed()
                 self.stop.wait(self.heartbeat_s)
         finally:
             for t in threads:
                 t.join()
             self._retrying(self.store.goodbye, attempts=3)
             log.info("worker %s stopped after %d jobs", self.store.consumer, self.done)
+
+    def _start(self, i: int) -> threading.Thread:
+        t = threading.Thread(target=self._loop, name=f"job-{i}", daemon=True)
+        t.start()
+        return t
+
+    def _restart(self, dead: threading.Thread) -> threading.Thread:
+        log.error("job thread %s died; starting another", dead.name)
+        self.restarts += 1
+        return self._start(int(dead.name.rsplit("-", 1)[1]))
 
     def _retrying(self, fn, attempts: int | None = None) -> None:  # type: ignore[no-untyped-def]
         delay, tries = 0.2, 0
@@ -75,8 +95,12 @@ class Worker:
                 delay = min(delay * 2, 5.0)
 
     def _maintain(self) -> None:
+        if self.alive == 0:  # nothing here would take a job: let the heartbeat expire
+            log.error("no job thread alive; not beating")
+            return
         self.store.heartbeat({"pid": os.getpid(), "host": socket.gethostname(),
-                              "concurrency": self.concurrency, "done": self.done},
+                              "concurrency": self.concurrency, "threads": self.alive,
+                              "restarts": self.restarts, "done": self.done},
                              ttl_s=max(5, int(self.heartbeat_s * 3)))
         with self._lock:
             running = list(self._in_hand)
@@ -84,6 +108,25 @@ class Worker:
         if self._reclaimed.empty():
             for job in self.store.reclaim(self.visibility_ms, count=self.concurrency):
                 self._reclaimed.put(job)
+
+    def _drop_malformed(self) -> None:
+        """Ack and delete entries pending here that are not jobs (a foreign producer's):
+        left pending, they would fail every claim and reclaim that meets them."""
+        try:
+            r = self.store.r
+            pending = r.xpending_range(keys.JOBS, keys.GROUP, min="-", max="+", count=100,
+                                       consumername=self.store.consumer)
+            for entry in pending:
+                for sid, fields in r.xrange(keys.JOBS, entry["message_id"],
+                                            entry["message_id"]):
+                    try:
+                        parse(sid, fields)
+                    except (KeyError, ValueError, TypeError):
+                        log.error("dropping malformed job entry %s: %r", sid, fields)
+                        r.xack(keys.JOBS, keys.GROUP, sid)
+                        r.xdel(keys.JOBS, sid)
+        except Exception:
+            log.exception("could not drop malformed job entries")
 
     def _next(self) -> Job | None:
         try:
@@ -99,6 +142,10 @@ class Worker:
                 log.warning("claim failed (%s); retrying", e)
                 self.stop.wait(1.0)
                 continue
+            except Exception:  # a stream entry that is not a job
+                log.exception("claim failed")
+                self._drop_malformed()
+                continue
             if job is not None:
                 self._handle(job)
 
@@ -106,26 +153,35 @@ class Worker:
         with self._lock:
             self._in_hand[job.stream_id] = job
         try:
-            result = self._run(job)
-            if result.status == "sandbox_error" and job.attempts < self.max_attempts:
-                log.warning("job %s attempt %d: %s; requeued", job.stream_id, job.attempts,
-                            result.error)
-                self._retrying(lambda: self.store.requeue(job), attempts=20)
-                return
-            if result.status == "sandbox_error":
-                result.error = f"failed after {job.attempts} attempts: {result.error}"
-            self._retrying(lambda: self.store.store(job, result), attempts=20)
-            self.done += 1
+            self._finish(job, self._run(job))
+        except Exception:  # not stored: the job stays pending and is reclaimed later
+            log.exception("job %s: could not store its result", job.stream_id)
         finally:
             with self._lock:
                 self._in_hand.pop(job.stream_id, None)
+
+    def _finish(self, job: Job, result: ExecuteResult) -> None:
+        if result.status == "sandbox_error" and job.attempts < self.max_attempts:
+            log.warning("job %s attempt %d: %s; requeued", job.stream_id, job.attempts,
+                        result.error)
+            self._retrying(lambda: self.store.requeue(job), attempts=20)
+            return
+        if result.status == "sandbox_error":
+            result.error = f"failed after {job.attempts} attempts: {result.error}"
+        self._retrying(lambda: self.store.store(job, result), attempts=20)
+        self.done += 1
 
     def _run(self, job: Job) -> ExecuteResult:
         try:
             req = ExecuteRequest.model_validate_json(job.request_json)
         except ValueError as e:  # validated by the API; only a foreign producer gets here
             return ExecuteResult(status="sandbox_error", error=f"malformed job: {e}")
-        return execute(req, self.sandbox, self.policy)
+        try:
+            return execute(req, self.sandbox, self.policy)
+        except Exception as e:  # a bug on the host side, never the program's verdict
+            log.exception("job %s (%s): internal error", job.stream_id, req.id)
+            return ExecuteResult(id=req.id, status="sandbox_error", total=len(req.tests),
+                                 error=f"internal error: {type(e).__name__}: {e}"[:2000])
 
 
 def consumer_name() -> str:

@@ -1,0 +1,92 @@
+"""A real `rlef worker` on a real Redis goes on consuming whatever a job does to it.
+
+Hostile programs whose output used to raise in the host judge (and silently killed the
+job thread: every later job timed out while the heartbeat said the worker was live), and
+a stream entry from a foreign producer that is not a job at all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from service import keys
+from tests.integration.queue_helpers import Procs, fresh_db, workers_alive
+
+CALL = {"language": "python", "tests": [{"type": "call", "entry_point": "f", "expected": 1.5}]}
+HOSTILE = {
+    # float() of it overflows where a float is expected
+    "huge-int-for-float": "def f():\n    return 10**400\n",
+    # 5001 digits: beyond the host's int-from-text limit
+    "int-5000-digits": "import sys\nsys.set_int_max_str_digits(0)\n\ndef f():\n"
+                       "    return 10**5000\n",
+    # deeper than the host's JSON parser recursion
+    "nested-5000": "import sys\nsys.setrecursionlimit(100000)\n\ndef f():\n    x = []\n"
+                   "    for _ in range(5000):\n        x = [x]\n    return x\n",
+}
+BENIGN = {"language": "python", "code": "print(input())",
+          "tests": [{"type": "stdio", "stdin": "hi", "expected_stdout": "hi"}]}
+
+
+@pytest.fixture
+def procs(tmp_path):
+    p = Procs(tmp_path)
+    yield p
+    p.stop()
+
+
+def run_batch(api: str, requests: list[dict[str, Any]], timeout_s: float) -> list[dict]:
+    created = httpx.post(f"{api}/batches", json={"requests": requests}, timeout=30)
+    assert created.status_code == 200, created.text
+    batch = created.json()["id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        out = httpx.get(f"{api}/batches/{batch}/results", params={"wait": 5}, timeout=30).json()
+        if out["done"]:
+            return list(out["results"])
+    pytest.fail(f"batch not finished in {timeout_s}s: the worker stopped consuming")
+
+
+def heartbeats(url: str) -> list[dict[str, Any]]:
+    r = redis.Redis.from_url(url, decode_responses=True)
+    return [json.loads(r.get(k) or "{}") for k in r.scan_iter(keys.WORKER_GLOB)]
+
+
+def test_hostile_results_do_not_stop_the_worker(procs):
+    url = fresh_db(11)
+    procs.worker(url, concurrency=1, RLEF_VISIBILITY_TIMEOUT_S="3")
+    api = procs.api(url)
+    workers_alive(url, 1)
+    hostile = [{**CALL, "id": name, "code": code} for name, code in HOSTILE.items()]
+    results = run_batch(api, [*hostile, {**BENIGN, "id": "benign"}], timeout_s=90)
+    by_id = {r["id"]: r for r in results}
+    for name in HOSTILE:
+        assert by_id[name]["status"] == "ok", by_id[name]["error"]
+        assert by_id[name]["verdict"] in ("wrong_answer", "runtime_error"), by_id[name]
+    assert by_id["benign"]["verdict"] == "accepted"
+    assert [b.get("threads") for b in heartbeats(url)] == [1]
+    # and it still takes jobs afterwards
+    again = run_batch(api, [{**BENIGN, "id": "after"}], timeout_s=30)
+    assert again[0]["verdict"] == "accepted"
+
+
+def test_an_entry_that_is_not_a_job_is_dropped(procs):
+    url = fresh_db(12)
+    r = redis.Redis.from_url(url, decode_responses=True)
+    r.xadd(keys.JOBS, {"from": "a foreign producer"})
+    r.xadd(keys.JOBS, {"b": "x", "i": "not-an-int", "r": "{}"})
+    procs.worker(url, concurrency=1)
+    api = procs.api(url)
+    workers_alive(url, 1)
+    results = run_batch(api, [{**BENIGN, "id": "benign"}], timeout_s=30)
+    assert results[0]["verdict"] == "accepted"
+    deadline = time.monotonic() + 10
+    while r.xlen(keys.JOBS) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert r.xlen(keys.JOBS) == 0  # acked and deleted, not left to poison reclaims
+    assert [b.get("threads") for b in heartbeats(url)] == [1]
