@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import gzip
-import hashlib
 import json
 import logging
 import random
@@ -71,27 +70,30 @@ def from_apps(row: dict[str, Any]) -> Problem:
     entry = _entry_point(row.get("starter_code") or "")
     public = apps_tests(row["sample_io"], entry)
     private = apps_tests(row["test_list"], entry)
-    if not public:  # some APPS problems have no sample: the first hidden test becomes public
-        public, private = private[:1], private[1:]
     return Problem(id=f"apps/{row['id']}", statement=row["description"], public_tests=public,
                    private_tests=private, starter_code=row.get("starter_code") or "")
 
 
-def split_tests(tests: list[Test], key: str, n_public: int = 2) -> tuple[list[Test], list[Test]]:
-    """Deterministic public/private split (seeded by the problem id)."""
-    order = sorted(range(len(tests)),
-                   key=lambda i: hashlib.sha256(f"{key}:{i}".encode()).hexdigest())
-    public = sorted(order[:n_public])
-    return [tests[i] for i in public], [tests[i] for i in sorted(order[n_public:])]
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def in_statement(test: StdioTest, statement: str) -> bool:
+    """Whether the statement shows this test (its input and its output) as an example."""
+    text = _words(statement)
+    return bool(test.stdin.strip()) and _words(test.stdin) in text \
+        and _words(test.expected_stdout) in text
 
 
 def from_sandboxfusion_cc(row: dict[str, Any]) -> Problem:
+    """Public tests: those the statement shows as examples; every other test is private."""
     raw = json.loads(row["test"]) if isinstance(row["test"], str) else row["test"]
-    tests: list[Test] = [StdioTest(stdin=t["input"]["stdin"], expected_stdout=t["output"]["stdout"])
-                         for t in raw]
-    public, private = split_tests(tests, str(row["id"]))
-    return Problem(id=f"cc/{row['id']}", statement=row["content"], public_tests=public,
-                   private_tests=private)
+    tests = [StdioTest(stdin=t["input"]["stdin"], expected_stdout=t["output"]["stdout"])
+             for t in raw]
+    shown = [in_statement(t, row["content"]) for t in tests]
+    return Problem(id=f"cc/{row['id']}", statement=row["content"],
+                   public_tests=[t for t, s in zip(tests, shown, strict=True) if s],
+                   private_tests=[t for t, s in zip(tests, shown, strict=True) if not s])
 
 
 def _io_pairs(block: dict[str, Any] | None) -> list[Test]:
@@ -114,18 +116,50 @@ def from_code_contests(row: dict[str, Any]) -> Problem:
 
 
 def from_mbpp(row: dict[str, Any]) -> Problem:
+    """The statement shows the first assert: it is the public test, the rest are private."""
     asserts = row["test_list"]
     setup = row.get("test_setup_code") or ""
-    tests: list[Test] = [AssertTest(code=setup + "\n" + a) for a in asserts]
+    # some rows repeat the shown assert among the hidden ones: that copy is public
+    hidden = list(dict.fromkeys(a for a in asserts[1:] if a.strip() != asserts[0].strip()))
     return Problem(id=f"mbpp/{row['task_id']}",
                    statement=f"{row['text']}\nYour code should pass this test:\n{asserts[0]}",
-                   public_tests=tests[:1], private_tests=tests[1:])
+                   public_tests=[AssertTest(code=asserts[0], setup=setup)],
+                   private_tests=[AssertTest(code=a, setup=setup) for a in hidden])
+
+
+def prompt_examples(prompt: str, entry: str) -> list[str]:
+    """Asserts made of the examples a HumanEval prompt shows: `>>> f(x)` followed by its
+    result, or one-line `f(x) == y` / `f(x) ==> y` / `f(x) -> y`."""
+    lines, out = prompt.splitlines(), []
+    shown = re.compile(rf"^({re.escape(entry)}\(.*\))\s*(?:==>|==|->|=>|\u279e|should "
+                       r"return|returns?)\s*(.+?)\.?$")
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith(">>> ") and entry in text and i + 1 < len(lines):
+            result = lines[i + 1].strip()
+            pair = (text[4:], result) if result and not result.startswith(">>>") else None
+        else:
+            m = shown.match(text)
+            pair = (m.group(1), m.group(2)) if m else None
+        if pair:
+            code = f"assert {pair[0]} == {pair[1]}"
+            try:
+                ast.parse(code)
+            except SyntaxError:
+                continue
+            out.append(code)
+    return out
 
 
 def from_humaneval(row: dict[str, Any]) -> Problem:
-    check = AssertTest(code=row["test"] + f"\ncheck({row['entry_point']})\n")
-    return Problem(id=row["task_id"], statement=row["prompt"], public_tests=[check],
-                   starter_code=row["prompt"])
+    """Feedback comes from the prompt's own examples; the hidden `check` suite is private."""
+    entry = row["entry_point"]
+    public: list[Test] = [AssertTest(code=c, setup=row["prompt"], entry_point=entry)
+                          for c in prompt_examples(row["prompt"], entry)]
+    check = AssertTest(code=row["test"] + f"\ncheck({entry})\n", setup=row["prompt"],
+                       entry_point=entry)
+    return Problem(id=row["task_id"], statement=row["prompt"], public_tests=public,
+                   private_tests=[check])
 
 
 def detect(row: dict[str, Any]) -> Callable[[dict[str, Any]], Problem]:

