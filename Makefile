@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install images demo demo-train test stress lint bench serve up down clean
+.PHONY: install setup images demo demo-train test stress lint bench up down clean
 
 install: $(BIN)/rlef
 
@@ -13,28 +13,36 @@ $(BIN)/rlef: pyproject.toml
 	$(BIN)/pip install -q -e '.[train,dev]'
 	touch $@
 
-images:
-	bash docker/build.sh
+# everything the tests need (packages, dockerd + runsc, Redis, venv, images); only what is missing
+setup:
+	scripts/setup.sh
 
-demo: install
+# rebuilt only when docker/, service/ or pyproject.toml changed (force: bash docker/build.sh)
+images: install
+	scripts/setup.sh images
+
+demo:
+	scripts/setup.sh demo_packages venv
 	$(BIN)/rlef demo
 
-demo-train: install
+demo-train:
+	scripts/setup.sh demo_packages venv
 	$(BIN)/rlef demo-train
 
-test: install
+test: setup
 	$(BIN)/pytest -q
 
 # full-size load (50 clients x 60 s) and soak (10,000 jobs); CI runs them smaller
-stress: install
+stress: setup
 	RLEF_LOAD_CLIENTS=50 RLEF_LOAD_SECONDS=60 RLEF_SOAK_JOBS=10000 \
 		$(BIN)/pytest -q -s tests/integration/test_load.py tests/integration/test_soak.py
 
+LINTED := rlef_cli service trainer $(wildcard integrations)
 lint: install
-	$(BIN)/ruff check service trainer tests bench
-	$(BIN)/mypy service trainer
+	$(BIN)/ruff check $(LINTED) tests bench
+	$(BIN)/mypy $(LINTED)
 
-bench: install
+bench: setup
 	$(BIN)/python -m bench
 
 clean:

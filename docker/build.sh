@@ -4,6 +4,7 @@
 #               when missing; elsewhere set BASE_IMAGE=debian:bookworm-slim)
 #   SANDBOX_IMAGE / SERVICE_IMAGE  names of the images built
 #   PYTHON      a Python 3.11+ with pip, to fetch the service's wheels (default python3)
+#   RLEF_SOURCE recorded as the images' rlef.source label (scripts/setup.sh: a source hash)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE_IMAGE=${BASE_IMAGE:-rlef-base:bookworm}
@@ -25,8 +26,9 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     fi
 fi
 
+LABEL="rlef.source=${RLEF_SOURCE:-}"
 docker build -q -f docker/sandbox.Dockerfile --build-arg BASE_IMAGE="$BASE_IMAGE" \
-    -t "$SANDBOX_IMAGE" docker/
+    --label "$LABEL" -t "$SANDBOX_IMAGE" docker/
 if [ "${SKIP_SERVICE_IMAGE:-0}" != 1 ] && [ -f docker/service.Dockerfile ]; then
     rm -rf build/wheels && mkdir -p build/wheels
     # The service's dependencies only (the rlef wheel would carry the trainer).
@@ -37,6 +39,6 @@ if [ "${SKIP_SERVICE_IMAGE:-0}" != 1 ] && [ -f docker/service.Dockerfile ]; then
     echo "async-timeout>=4.0.3" >>build/wheels/requirements.txt
     "$PYTHON" -m pip wheel -q -w build/wheels -r build/wheels/requirements.txt >/dev/null
     docker build -q -f docker/service.Dockerfile --build-arg BASE_IMAGE="$BASE_IMAGE" \
-        -t "$SERVICE_IMAGE" .
+        --label "$LABEL" -t "$SERVICE_IMAGE" .
 fi
 echo "images ready: $SANDBOX_IMAGE $SERVICE_IMAGE"
