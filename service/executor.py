@@ -6,15 +6,21 @@ below becomes `status: sandbox_error`, logged with its traceback, never a verdic
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from dataclasses import dataclass
-from importlib import resources
 
 from service import feedback, judge
-from service.languages import LANGUAGES, LanguageSpec, sandbox_env
-from service.sandbox.base import RunLimits, RunOutcome, RunSpec, Sandbox, SandboxError, Session
+from service.languages import BUILD_DIR, LANGUAGES, LanguageSpec, sandbox_env
+from service.sandbox.base import (
+    PutRejected,
+    RunLimits,
+    RunOutcome,
+    RunSpec,
+    Sandbox,
+    SandboxError,
+    Session,
+)
 from service.schema import (
     CallTest,
     CompileResult,
@@ -30,12 +36,6 @@ from service.schema import (
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-HARNESS = "_rlef_harness.py"
-
-
-def harness_source() -> str:
-    return resources.files("service.sandbox").joinpath("harness.py").read_text()
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -50,49 +50,57 @@ def run_limits(limits: Limits, address_space: bool) -> RunLimits:
                      address_space=address_space)
 
 
-def plan_test(test: Test, spec: LanguageSpec, code: str, limits: Limits, nonce: str,
-              harness: str) -> RunSpec:
+def plan_test(test: Test, spec: LanguageSpec, code: str, limits: Limits,
+              nonce: str) -> RunSpec:
     """Pure: how to run one test of a submission."""
     env = sandbox_env(spec)
     rl = run_limits(limits, spec.address_space_limit)
+    program = f"{BUILD_DIR}/{spec.source_name(code)}"
     if isinstance(test, StdioTest):
+        if spec.id == "python":  # forked from the warm interpreter
+            return RunSpec(argv=[program], kind="script", limits=rl, env=env,
+                           stdin=test.stdin)
         return RunSpec(argv=spec.run_argv(code, limits.memory_mb), limits=rl, env=env,
                        stdin=test.stdin)
-    files = {HARNESS: harness}
     if isinstance(test, CallTest):
-        mode = "call"
-        files["_rlef_call.json"] = json.dumps(
-            {"entry_point": test.entry_point, "args": test.args, "kwargs": test.kwargs})
-    elif isinstance(test, SqlTest):
-        mode = "sql"
-        files["_rlef_setup.sql"] = test.setup_sql
-    else:
-        mode = "assert"
-        files["_rlef_test.py"] = test.code
-    return RunSpec(argv=["python3", HARNESS, mode], limits=rl,
-                   env={**env, "RLEF_NONCE": nonce}, files=files)
+        return RunSpec(argv=[program], kind="call", limits=rl, env=env, spec={
+            "entry_point": test.entry_point, "args": test.args, "kwargs": test.kwargs,
+            "nonce": nonce})
+    if isinstance(test, SqlTest):
+        return RunSpec(argv=[program], kind="sql", limits=rl, env=env,
+                       spec={"setup_sql": test.setup_sql, "nonce": nonce})
+    return RunSpec(argv=[program], kind="assert", limits=rl, env=env, spec={
+        "code": test.code, "setup": test.setup, "entry_point": test.entry_point,
+        "nonce": nonce})
 
 
 def plan_checker(test: StdioTest, actual: bytes, limits: RunLimits) -> RunSpec:
-    files = {"checker.py": test.checker_code or "", "input": test.stdin,
-             "expected": test.expected_stdout, "actual": judge.text(actual)}
-    return RunSpec(argv=["python3", "checker.py", "input", "expected", "actual"],
+    """The problem's checker, in a fresh directory of its own, with its own copies."""
+    files = {"checker.py": (test.checker_code or "").encode(), "input": test.stdin.encode(),
+             "expected": test.expected_stdout.encode(), "actual": actual}
+    return RunSpec(argv=["checker.py", "input", "expected", "actual"], kind="script",
                    limits=limits, env=sandbox_env(LANGUAGES["python"]), files=files)
 
 
 def compile_submission(session: Session, spec: LanguageSpec, code: str,
                        policy: Policy) -> CompileResult:
-    session.put({spec.source_name(code): code})
+    try:
+        session.put({spec.source_name(code): code.encode()})
+    except PutRejected as e:
+        return CompileResult(status="error", stderr=str(e))
     argv = spec.compile_argv(code)
     if argv is None:
         return CompileResult(status="skipped")
     limits = policy.compile_limits
     limits = RunLimits(**{**limits.to_wire(), "address_space": spec.compile_address_space_limit})
+    session.limit_memory(limits.memory_mb)
     out = session.run(RunSpec(argv=argv, limits=limits, env=sandbox_env(spec), in_build_dir=True))
-    if out.ok:
+    if out.ok and not out.oom_killed:
         return CompileResult(status="ok", time_s=out.wall_time_s)
     message = judge.text(out.stderr) + judge.text(out.stdout)
-    if out.timed_out or out.output_exceeded:
+    if out.oom_killed:
+        message = f"Compilation ran out of memory ({limits.memory_mb} MB).\n" + message
+    elif out.timed_out or out.output_exceeded:
         message = "Compilation took too long or printed too much.\n" + message
     return CompileResult(status="error", stderr=judge.excerpt(message.strip(), 4000),
                          time_s=out.wall_time_s)
@@ -103,11 +111,11 @@ BATCH_OUTPUT_BYTES = 32 << 20  # bounds one answer frame: tests per round trip x
 
 def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec,
               policy: Policy) -> list[TestResult]:
+    session.limit_memory(req.limits.memory_mb)
     if req.stop_on_first_failure:
         return run_tests_in_turn(session, req, spec, policy)
-    harness = harness_source()
     nonces = [secrets.token_hex(16) for _ in req.tests]
-    plans = [plan_test(t, spec, req.code, req.limits, n, harness)
+    plans = [plan_test(t, spec, req.code, req.limits, n)
              for t, n in zip(req.tests, nonces, strict=True)]
     per_frame = max(1, BATCH_OUTPUT_BYTES // (2 * req.limits.output_kb * 1024))
     outcomes: list[RunOutcome] = []
@@ -120,7 +128,6 @@ def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec,
 def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
                       policy: Policy) -> list[TestResult]:
     """One test at a time, so that the first failure stops the rest."""
-    harness = harness_source()
     results: list[TestResult] = []
     failed = False
     for test in req.tests:
@@ -128,7 +135,7 @@ def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
             results.append(TestResult(verdict=Verdict.skipped, input=judge.describe_input(test)))
             continue
         nonce = secrets.token_hex(16)
-        outcome = session.run(plan_test(test, spec, req.code, req.limits, nonce, harness))
+        outcome = session.run(plan_test(test, spec, req.code, req.limits, nonce))
         result = _judged(session, req, spec, policy, test, outcome, nonce)
         failed = failed or result.verdict != Verdict.accepted
         results.append(result)
@@ -176,10 +183,25 @@ def execute_in(session: Session, req: ExecuteRequest, policy: Policy) -> Execute
     return assemble(req, compiled, results, policy)
 
 
+def out_of_memory(req: ExecuteRequest, policy: Policy) -> ExecuteResult:
+    """The program took so much memory that the sandbox itself was OOM-killed: its fault,
+    whichever test it was on."""
+    message = f"Out of memory: the program exhausted its {req.limits.memory_mb} MB."
+    results = [TestResult(verdict=Verdict.memory_limit_exceeded, message=message,
+                          input=judge.describe_input(t)) for t in req.tests]
+    return assemble(req, CompileResult(status="skipped"), results, policy)
+
+
 def execute(req: ExecuteRequest, sandbox: Sandbox, policy: Policy) -> ExecuteResult:
     try:
         with sandbox.session() as session:
-            return execute_in(session, req, policy)
+            try:
+                return execute_in(session, req, policy)
+            except SandboxError:
+                if session.memory_exhausted():
+                    log.info("job %s: sandbox OOM-killed by the program", req.id)
+                    return out_of_memory(req, policy)
+                raise
     except SandboxError as e:
         log.exception("sandbox failure on job %s", req.id)
         return ExecuteResult(id=req.id, status="sandbox_error", error=str(e),

@@ -78,6 +78,10 @@ def limit_verdict(outcome: RunOutcome, limits: Limits, oom_markers: tuple[str, .
     oom_killed = outcome.signal == signal.SIGKILL and outcome.max_rss_kb >= limit_kb // 2
     if (oom or oom_killed) and outcome.exit_code != 0:
         return Verdict.memory_limit_exceeded
+    # Over the limit is over the limit, however the program ended: the cgroup saw a
+    # process of the run OOM-killed, or one of its processes peaked above memory_mb.
+    if outcome.oom_killed or outcome.max_rss_kb > limit_kb:
+        return Verdict.memory_limit_exceeded
     if outcome.spawn_error or outcome.exit_code != 0:
         return Verdict.runtime_error
     return None

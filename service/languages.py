@@ -30,7 +30,8 @@ class LanguageSpec:
 
     def source_name(self, code: str) -> str:
         if self.id == "java":
-            m = re.search(r"public\s+(?:final\s+)?class\s+([A-Za-z_]\w*)", code)
+            m = re.search(r"public\s+(?:final\s+)?class\s+([A-Za-z_]\w{0,99})\b", code)
+            # a longer name than any file system takes: javac reports the mismatch
             return f"{m.group(1)}.java" if m else self.source_file
         return self.source_file
 
@@ -56,7 +57,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             version=("python3", "--version"),
             test_types=("stdio", "call", "assert"),
             env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
-            oom_markers=("MemoryError",),
+            oom_markers=("MemoryError", "[Errno 12] Cannot allocate memory"),
         ),
         LanguageSpec(
             id="cpp",
@@ -141,5 +142,8 @@ def sandbox_env(spec: LanguageSpec) -> dict[str, str]:
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
+        # glibc reserves 64 MB of address space per thread arena: with an address-space
+        # limit, ordinary thread pools would fail to start their threads
+        "MALLOC_ARENA_MAX": "2",
         **spec.env,
     }

@@ -5,11 +5,16 @@ from __future__ import annotations
 import base64
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 class SandboxError(Exception):
     """Infrastructure failure: never the program's fault, never scored as a verdict."""
+
+
+class PutRejected(Exception):
+    """Files could not be written into the build dir (a bad path, a name too long): the
+    submission's fault, judged as a compile error."""
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,24 @@ class RunLimits:
         }
 
 
+RunKind = Literal["exec", "script", "call", "sql", "assert"]
+
+
 @dataclass(frozen=True)
 class RunSpec:
+    """One run. `kind`: exec (argv as is, through the rlimit launcher), script (a Python
+    file, forked from the warm interpreter), call / sql / assert (the Python harness:
+    argv[0] is the program's file, `spec` what the harness needs)."""
+
     argv: list[str]
     limits: RunLimits
     env: dict[str, str]
     stdin: str = ""
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
     in_build_dir: bool = False
+    kind: RunKind = "exec"
+    spec: dict[str, Any] | None = None
+    fetch: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,8 @@ class RunOutcome:
     stderr: bytes
     channel: bytes
     spawn_error: str = ""
+    oom_killed: bool | None = None  # None: no memory cgroup could tell
+    files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -63,6 +80,14 @@ class RunOutcome:
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> RunOutcome:
+        try:
+            return cls._from_wire(d)
+        except (KeyError, TypeError, ValueError) as e:
+            raise SandboxError(f"runner sent a malformed outcome: {e!r}") from None
+
+    @classmethod
+    def _from_wire(cls, d: dict[str, Any]) -> RunOutcome:
+        oom = d.get("oom_killed")
         return cls(
             exit_code=d["exit_code"],
             signal=d["signal"],
@@ -74,14 +99,30 @@ class RunOutcome:
             stdout=base64.b64decode(d["stdout"]),
             stderr=base64.b64decode(d["stderr"]),
             channel=base64.b64decode(d["channel"]),
-            spawn_error=d.get("spawn_error", ""),
+            spawn_error=str(d.get("spawn_error", "")),
+            oom_killed=None if oom is None else bool(oom),
+            files={str(k): base64.b64decode(v) for k, v in d.get("files", {}).items()},
         )
+
+
+class MemoryControl(Protocol):
+    def limit(self, memory_mb: int) -> None: ...
+
+    def exhausted(self) -> bool:
+        """The OOM killer struck since the last limit (the program used it all up)."""
+        ...
 
 
 class Session(Protocol):
     """One warm runner, held by one job at a time."""
 
-    def put(self, files: dict[str, str]) -> None: ...
+    def limit_memory(self, memory_mb: int) -> None: ...
+
+    def memory_exhausted(self) -> bool: ...
+
+    def put(self, files: dict[str, bytes]) -> None:
+        """Write files into the build dir; PutRejected for a path that cannot be."""
+        ...
 
     def run(self, spec: RunSpec) -> RunOutcome: ...
 

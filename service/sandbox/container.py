@@ -21,7 +21,8 @@ import docker.errors
 from docker.types import Ulimit
 
 import docker
-from service.sandbox.base import SandboxError
+from service.sandbox.base import MemoryControl, SandboxError
+from service.sandbox.cgroup import docker_cgroup
 from service.sandbox.pool import WarmPool
 from service.sandbox.protocol import BOOTSTRAP, RunnerClient, start_runner
 
@@ -90,6 +91,43 @@ class AttachTransport:
             log.debug("attach socket already closed")
 
 
+class EngineMemory:
+    """Where the worker cannot reach the container's cgroup itself (it runs in a
+    container of its own): the engine sets the limit, only when it changes."""
+
+    SLACK_MB = 64  # the runner and the fork server
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+        self.current: int | None = None
+
+    def limit(self, memory_mb: int) -> None:
+        if memory_mb == self.current:
+            return
+        value = f"{memory_mb + self.SLACK_MB}m"
+        try:
+            self.container.update(mem_limit=value, memswap_limit=value)
+        except docker.errors.DockerException as e:
+            raise SandboxError(f"cannot set the sandbox's memory limit: {e}") from e
+        self.current = memory_mb
+
+    def exhausted(self) -> bool:
+        try:
+            self.container.reload()
+            return bool(self.container.attrs["State"].get("OOMKilled"))
+        except docker.errors.DockerException:
+            return False
+
+
+def memory_control(container: Any, runtime: str) -> MemoryControl | None:
+    """gVisor's sandbox as a whole sits in the cgroup (its kernel included): a per-job
+    limit there would kill the sandbox, not the program; rlimits bound programs there."""
+    if runtime == "runsc":
+        return None
+    container.reload()
+    return docker_cgroup(int(container.attrs["State"]["Pid"])) or EngineMemory(container)
+
+
 class DockerRunner:
     def __init__(self, container: Any, client: RunnerClient) -> None:
         self.container = container
@@ -150,8 +188,15 @@ def launch_docker(api: docker.DockerClient, image: str, settings: dict[str, Any]
     except docker.errors.DockerException as e:
         raise SandboxError(f"could not start a sandbox container: {e}") from e
     raw = sock._sock if hasattr(sock, "_sock") else sock
-    runner = DockerRunner(container, RunnerClient(AttachTransport(raw)))
-    return start_runner(runner, timeout_s=60)
+    try:
+        memory = memory_control(container, settings["runtime"])
+    except docker.errors.DockerException as e:
+        container.remove(force=True)
+        raise SandboxError(f"could not inspect a sandbox container: {e}") from e
+    runner = DockerRunner(container, RunnerClient(AttachTransport(raw), memory=memory))
+    # the container sees its own cgroup (read-only) at the cgroupfs root
+    inside = None if memory is None else "/sys/fs/cgroup/memory:/sys/fs/cgroup"
+    return start_runner(runner, timeout_s=60, memcg=inside)
 
 
 class DockerSandbox:

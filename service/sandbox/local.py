@@ -1,10 +1,12 @@
 """Local backend: each runner lives in its own bubblewrap namespaces, no Docker needed.
 
 Isolation: new user, pid, net (loopback only), ipc, uts and cgroup namespaces; a
-read-only view of /usr and a few /etc files; private size-capped tmpfs for /work, /tmp
-and /dev/shm; no capabilities; nested user namespaces disabled. When the service runs as
-root, bwrap itself is started as `nobody`, so nothing in the sandbox maps to root.
-Memory, CPU, processes and output are bounded by rlimits set by the runner.
+read-only view of the toolchains under /usr (not /usr/local) and a few /etc files;
+private size-capped tmpfs for /work, /tmp and /dev/shm; no capabilities; nested user
+namespaces disabled. When the service runs as root, bwrap itself is started as
+`nobody`, so nothing in the sandbox maps to root, inside a memory cgroup of its own
+whose limit the host sets per job (see cgroup.py); CPU, processes and output are bounded
+by rlimits set by the runner.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import subprocess
 from typing import Any
 
 from service.sandbox.base import SandboxError
+from service.sandbox.cgroup import MemoryCgroup
 from service.sandbox.pool import WarmPool
 from service.sandbox.protocol import BOOTSTRAP, PipeTransport, RunnerClient, start_runner
 
@@ -25,11 +28,19 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "java-
              "ssl/certs", "localtime")
 
 
-def bwrap_argv(work_mb: int) -> list[str]:
+MEMCG_MOUNT = "/run/rlef-memcg"
+USR_SKIPPED = ("local", "src")  # the host's own installs are not the sandbox's business
+
+
+def bwrap_argv(work_mb: int, memcg: str | None = None) -> list[str]:
     argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1",
             "--die-with-parent", "--new-session", "--uid", str(NOBODY), "--gid", str(NOBODY),
-            "--hostname", "sandbox", "--cap-drop", "ALL",
-            "--ro-bind", "/usr", "/usr"]
+            "--hostname", "sandbox", "--cap-drop", "ALL"]
+    for name in sorted(os.listdir("/usr")):
+        if name not in USR_SKIPPED:
+            argv += ["--ro-bind", f"/usr/{name}", f"/usr/{name}"]
+    if memcg:
+        argv += ["--ro-bind", memcg, MEMCG_MOUNT]
     for name in ("bin", "lib", "lib64", "sbin"):
         target = os.path.join("/", name)
         if os.path.islink(target):
@@ -49,9 +60,11 @@ def bwrap_argv(work_mb: int) -> list[str]:
 
 
 class LocalRunner:
-    def __init__(self, proc: subprocess.Popen[bytes], client: RunnerClient) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], client: RunnerClient,
+                 memory: MemoryCgroup | None) -> None:
         self.proc = proc
         self.client = client
+        self.memory = memory
 
     def kill(self) -> None:
         try:
@@ -60,24 +73,37 @@ class LocalRunner:
             pass  # already gone
         self.proc.wait()
         self.client.transport.close()
+        if self.memory is not None:
+            self.memory.remove()
+
+
+def in_cgroup(argv: list[str], memory: MemoryCgroup | None) -> list[str]:
+    """Join the cgroup before bwrap starts (so every process of the sandbox is in it),
+    then drop to nobody."""
+    if memory is None:
+        return argv
+    return ["sh", "-c", 'echo $$ > "$0" && exec setpriv --reuid=%d --regid=%d '
+            '--clear-groups -- "$@"' % (NOBODY, NOBODY), memory.procs_file, *argv]
 
 
 def launch_local(work_mb: int) -> LocalRunner:
     if shutil.which("bwrap") is None:
         raise SandboxError("bubblewrap (bwrap) is not installed")
+    memory = MemoryCgroup.create()
     drop: dict[str, Any] = {}
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and memory is None:
         drop = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    argv = in_cgroup(bwrap_argv(work_mb, memory and str(memory.path)), memory)
     proc = subprocess.Popen(
-        bwrap_argv(work_mb), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
         start_new_session=True, env={"PATH": "/usr/bin:/bin"}, **drop,
     )
     assert proc.stdin is not None and proc.stdout is not None
     transport = PipeTransport(os.dup(proc.stdin.fileno()), os.dup(proc.stdout.fileno()))
     proc.stdin.close()
     proc.stdout.close()
-    runner = LocalRunner(proc, RunnerClient(transport))
-    return start_runner(runner, timeout_s=30)
+    runner = LocalRunner(proc, RunnerClient(transport, memory=memory), memory)
+    return start_runner(runner, timeout_s=30, memcg=memory and MEMCG_MOUNT)
 
 
 class LocalSandbox:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -10,36 +11,52 @@ import time
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
-from service.sandbox.base import RunOutcome, RunSpec, SandboxError
+from service.sandbox.base import MemoryControl, PutRejected, RunOutcome, RunSpec, SandboxError
+from service.sandbox.runtime import MODULES
 
-# `python3 -c BOOTSTRAP` inside the sandbox: read one frame (the runner's source) and run
-# it. os.read, not sys.stdin, so that no later frame is swallowed by a buffer.
-BOOTSTRAP = (
-    "import os,struct\n"
-    "def _r(n):\n"
-    "    b=b''\n"
-    "    while len(b)<n:\n"
-    "        c=os.read(0,n-len(b))\n"
-    "        if not c: raise SystemExit(3)\n"
-    "        b+=c\n"
-    "    return b\n"
-    "exec(compile(_r(struct.unpack('>I',_r(4))[0]),'rlef-runner','exec'))\n"
-)
+# The runtime's loader: reads one frame {"modules": [[name, source], ...]} from an fd and
+# builds the package `rlefrt` in memory. The runner runs it on stdin (`python3 -c
+# BOOTSTRAP`); the runner hands the same text to the fork server it starts.
+LOADER = """\
+import json, os, struct, sys, types
+def _read(fd, n):
+    b = b""
+    while len(b) < n:
+        c = os.read(fd, n - len(b))
+        if not c:
+            raise SystemExit(3)
+        b += c
+    return b
+def _load(fd):
+    mods = json.loads(_read(fd, struct.unpack(">I", _read(fd, 4))[0]))["modules"]
+    pkg = types.ModuleType("rlefrt")
+    pkg.__path__ = []
+    sys.modules["rlefrt"] = pkg
+    for name, src in mods:
+        m = types.ModuleType("rlefrt." + name)
+        m.__package__ = "rlefrt"
+        sys.modules[m.__name__] = m
+        exec(compile(src, "rlefrt/%s.py" % name, "exec"), m.__dict__)
+        setattr(pkg, name, m)
+    return mods
+"""
+BOOTSTRAP = LOADER + "_mods = _load(0)\nsys.modules['rlefrt.runner'].main(_mods)\n"
 
 _HEADER = struct.Struct(">I")
 
 
-def runner_source() -> bytes:
-    return resources.files("service.sandbox").joinpath("runner.py").read_bytes()
+def runtime_modules() -> list[list[str]]:
+    """The in-sandbox runtime's sources, in load order."""
+    pkg = resources.files("service.sandbox.runtime")
+    return [[name, pkg.joinpath(f"{name}.py").read_text()] for name in MODULES]
 
 
-def runner_config(nproc_rlimit: bool) -> dict[str, Any]:
-    """The runner's start frame: the launcher's C source and the zygote's Python source
-    travel with it, so the sandbox image needs none of the service's files."""
-    files = resources.files("service.sandbox")
-    return {"nproc_rlimit": nproc_rlimit,
-            "launcher_c": files.joinpath("launcher.c").read_text(),
-            "zygote_src": files.joinpath("zygote.py").read_text()}
+def runner_config(nproc_rlimit: bool, memcg: str | None = None) -> dict[str, Any]:
+    """The runner's start frame: the launcher's C source travels with it, so the sandbox
+    image needs none of the service's files."""
+    return {"nproc_rlimit": nproc_rlimit, "loader": LOADER, "memcg": memcg,
+            "launcher_c": resources.files("service.sandbox.runtime")
+            .joinpath("launcher.c").read_text()}
 
 
 def encode_frame(obj: Any) -> bytes:
@@ -94,23 +111,26 @@ class PipeTransport:
 
 
 def run_frame(spec: RunSpec) -> dict[str, Any]:
-    return {"argv": spec.argv, "dir": "build" if spec.in_build_dir else "fresh",
-            "files": spec.files, "stdin": spec.stdin, "env": spec.env,
-            "limits": spec.limits.to_wire()}
+    return {"kind": spec.kind, "argv": spec.argv,
+            "dir": "build" if spec.in_build_dir else "fresh",
+            "files": {k: base64.b64encode(v).decode() for k, v in spec.files.items()},
+            "stdin": spec.stdin, "env": spec.env, "limits": spec.limits.to_wire(),
+            "spec": spec.spec, "fetch": list(spec.fetch)}
 
 
 class RunnerClient:
     """Drives one runner: handshake, then one request frame, one answer frame."""
 
-    def __init__(self, transport: Transport, reply_margin_s: float = 5.0) -> None:
+    def __init__(self, transport: Transport, reply_margin_s: float = 5.0,
+                 memory: MemoryControl | None = None) -> None:
         self.transport = transport
+        self.memory = memory
         self.margin = reply_margin_s
         self.jobs = 0
         self._buf = b""
 
     def start(self, config: dict[str, Any], timeout_s: float = 60.0) -> dict[str, Any]:
-        src = runner_source()
-        self.transport.send(_HEADER.pack(len(src)) + src + encode_frame(config))
+        self.transport.send(encode_frame({"modules": runtime_modules()}) + encode_frame(config))
         hello = self._read_frame(time.monotonic() + timeout_s)
         if not hello.get("ready"):
             raise SandboxError(f"runner failed to start: {hello}")
@@ -132,19 +152,30 @@ class RunnerClient:
         except (OSError, ValueError):
             return True
 
-    def put(self, files: dict[str, str]) -> None:
-        self.call({"op": "put", "files": files}, timeout_s=10)
+    def limit_memory(self, memory_mb: int) -> None:
+        """What runs next may hold memory_mb (where the sandbox has a memory cgroup)."""
+        if self.memory is not None:
+            self.memory.limit(memory_mb)
+
+    def memory_exhausted(self) -> bool:
+        return self.memory is not None and self.memory.exhausted()
+
+    def put(self, files: dict[str, bytes]) -> None:
+        reply = self.call({"op": "put", "files": {
+            k: base64.b64encode(v).decode() for k, v in files.items()}}, timeout_s=10)
+        if not reply.get("ok"):
+            raise PutRejected(str(reply.get("message", "cannot write the files")))
 
     def run(self, spec: RunSpec) -> RunOutcome:
         frame = {"op": "run", **run_frame(spec)}
-        return RunOutcome.from_wire(self.call(frame, timeout_s=spec.limits.wall_time_s + 2))
+        return RunOutcome.from_wire(self.call(frame, timeout_s=spec.limits.wall_time_s + 5))
 
     def run_many(self, specs: list[RunSpec]) -> list[RunOutcome]:
         """Several runs, one after another, in one round trip (each in a fresh run dir)."""
         if not specs:
             return []
         frame = {"op": "runs", "runs": [run_frame(s) for s in specs]}
-        timeout = sum(s.limits.wall_time_s + 1 for s in specs) + 1
+        timeout = sum(s.limits.wall_time_s + 2 for s in specs) + 3
         reply = self.call(frame, timeout_s=timeout)
         return [RunOutcome.from_wire(r) for r in reply["results"]]
 
@@ -176,10 +207,10 @@ class Started(Protocol):
 S = TypeVar("S", bound=Started)
 
 
-def start_runner(runner: S, timeout_s: float) -> S:
+def start_runner(runner: S, timeout_s: float, memcg: str | None = None) -> S:
     """Hand the runner its start frame; a runner that does not come up is killed."""
     try:
-        runner.client.start(runner_config(nproc_rlimit=True), timeout_s=timeout_s)
+        runner.client.start(runner_config(nproc_rlimit=True, memcg=memcg), timeout_s=timeout_s)
     except SandboxError:
         runner.kill()
         raise

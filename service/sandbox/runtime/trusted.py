@@ -1,0 +1,196 @@
+"""The trusted test process of an `assert` test.
+
+A fork of the fork server, which never ran submitted code; it forks the program's
+process first (before it reads anything of the test), then reads the test over a pipe
+only it holds, runs the problem's setup and the test code in its own interpreter, and
+reaches the program's functions through a socket that carries built-in values (see
+values.py). It is non-dumpable: a program of the same uid can neither ptrace it nor
+read its memory or fds. Its verdict goes to the runner over a pipe the program never
+held. Whatever the program does (exit, crash, hang, lie on the channel, kill this
+process) the outcome is a failure, never a pass.
+"""
+
+import builtins
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+
+from . import framing, values
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+SKIP_MODULES = frozenset(["antigravity", "this", "__main__"])
+
+
+class ProgramGone(Exception):
+    """The program's process exited or broke the channel during the test."""
+
+
+class Remote:
+    """The program's process, seen from here."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.reader = framing.SocketReader(sock)
+        self.decoder = values.Decoder(handle=lambda n: ProgramObject(self, n))
+
+    def request(self, msg):
+        try:
+            framing.send(self.sock, msg)
+            reply = self.reader.recv()
+        except (OSError, EOFError, framing.FrameError):
+            raise ProgramGone("the program's process exited during the test") from None
+        if "value" in reply:
+            try:
+                return self.decoder.loads(json.dumps(reply["value"]))
+            except (ValueError, TypeError) as e:
+                raise TypeError("the program returned a value tests cannot use: %s" % e) \
+                    from None
+        raise rebuilt(reply.get("raise"))
+
+    def call(self, target, args, kwargs):
+        return self.request({"op": "call", "target": target,
+                             "args": values.dumps(list(args), _handle_of),
+                             "kwargs": values.dumps(dict(kwargs), _handle_of)})
+
+
+def _handle_of(obj):
+    if type(obj) is ProgramObject:
+        return object.__getattribute__(obj, "_ref")
+    raise values.Unencodable("only built-in values can be passed to the program")
+
+
+class ProgramObject:
+    """An object that lives in the program: it can be passed back, called, and have
+    attributes read or set, all through the channel. It compares by identity only."""
+
+    __slots__ = ("_remote", "_ref")
+
+    def __init__(self, remote, ref):
+        object.__setattr__(self, "_remote", remote)
+        object.__setattr__(self, "_ref", ref)
+
+    def __getattr__(self, name):
+        remote = object.__getattribute__(self, "_remote")
+        return remote.request({"op": "getattr", "target": self._ref, "name": name})
+
+    def __setattr__(self, name, value):
+        self._remote.request({"op": "setattr", "target": self._ref, "name": name,
+                              "value": values.dumps(value, _handle_of)})
+
+    def __call__(self, *args, **kwargs):
+        return self._remote.call(self._ref, args, kwargs)
+
+    def __repr__(self):
+        return "<program object %d>" % self._ref
+
+
+def rebuilt(info):
+    """The program's exception as a built-in exception type (never a BaseException that
+    would stop the test harness itself)."""
+    info = info if isinstance(info, dict) else {}
+    name, message = info.get("type"), info.get("message")
+    cls = getattr(builtins, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = RuntimeError
+    exc = cls(message if isinstance(message, str) else "")
+    exc.program_traceback = info.get("traceback") if isinstance(info.get("traceback"), str) \
+        else ""
+    return exc
+
+
+def proxy(remote, name):
+    def call(*args, **kwargs):
+        return remote.call(name, args, kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def bind(namespace, remote, exports, entry_point):
+    """The program's names the test may use: never over a builtin or a name the setup
+    defined (the function under test excepted); module attributes are imported here."""
+    for name, info in exports.items():
+        if not isinstance(name, str) or not isinstance(info, dict):
+            continue
+        if name != entry_point and (name in BUILTIN_NAMES or name in namespace):
+            continue
+        if info.get("function") or name == entry_point:
+            namespace[name] = proxy(remote, name)
+        elif isinstance(info.get("module"), str) and info["module"] not in SKIP_MODULES:
+            try:
+                module = importlib.import_module(info["module"])
+                namespace[name] = getattr(module, info["attr"]) if "attr" in info else module
+            except Exception:
+                continue  # not importable here: the test cannot use it, as with any typo
+
+
+def failing_line(exc, source):
+    """The test line that raised, quoted from the trusted copy of the test."""
+    lines = source.splitlines()
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == "test.py" and 0 < (frame.lineno or 0) <= len(lines):
+            return lines[frame.lineno - 1].strip()
+    return ""
+
+
+def run_test(spec, remote, exports):
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    if spec.get("setup"):
+        exec(compile(spec["setup"], "setup.py", "exec"), namespace)
+    bind(namespace, remote, exports, spec.get("entry_point"))
+    exec(compile(spec["code"], "test.py", "exec"), namespace)
+
+
+def outcome(spec, remote, exports):
+    """(status, message) of the test: passed, failed (an assert) or error."""
+    try:
+        run_test(spec, remote, exports)
+        return "passed", ""
+    except AssertionError as e:
+        line = failing_line(e, spec["code"])
+        detail = str(e)
+        return "failed", (line or "assertion failed") + (" (%s)" % detail if detail else "")
+    except ProgramGone as e:
+        return "error", str(e)
+    except Exception as e:
+        text = getattr(e, "program_traceback", "") or \
+            "".join(traceback.format_exception_only(type(e), e))
+        line = failing_line(e, spec["code"])
+        return "error", (("while running: %s\n" % line) if line else "") + text[-3000:]
+
+
+def mirror_program_death(pid):
+    """A program killed by a signal (CPU limit, OOM) ends this run the same way, so the
+    limit is judged as the program's; returns only if it was not."""
+    try:
+        got, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return
+    if got and os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+
+
+def main(sock, data_fd, result_fd, program_pid):
+    with os.fdopen(data_fd, "rb") as f:
+        spec = framing.expect(framing.decode(f.read()), code=str, setup=str, nonce=str)
+    remote = Remote(sock)
+    status, message = "error", "the program exited before its tests finished"
+    try:
+        framing.send(sock, {"setup": spec["setup"]})
+        hello = remote.reader.recv()
+        if isinstance(hello.get("ready"), dict):
+            status, message = outcome(spec, remote, hello["ready"])
+    except (OSError, EOFError, framing.FrameError):
+        pass
+    if status != "passed":
+        mirror_program_death(program_pid)
+    with os.fdopen(result_fd, "w") as out:
+        out.write(json.dumps({"nonce": spec["nonce"], "status": status, "message": message}))
+    if status == "error":
+        sys.stderr.write(message.rstrip("\n") + "\n")
+        return 1
+    return 0
