@@ -49,12 +49,14 @@ class RedisQueue:
             raise NoWorkers("no live workers: start `rlef worker --redis-url ...`")
         batch_id = uuid.uuid4().hex
         meta = keys.batch_meta(batch_id)
+        now = time.time()
         async with self.r.pipeline(transaction=False) as pipe:
-            pipe.hset(meta, mapping={"total": len(requests), "done": 0, "created": time.time()})
+            pipe.hset(meta, mapping={"total": len(requests), "done": 0})
             pipe.expire(meta, self.ttl_s)
             for index, req in enumerate(requests):
-                pipe.xadd(keys.JOBS, {"b": batch_id, "i": index, "a": 0,
-                                      "r": req.model_dump_json(), "t": time.time()})
+                job = keys.Job(batch_id, index, attempts=0, request_json=req.model_dump_json(),
+                               enqueued=now)
+                pipe.xadd(keys.JOBS, job.fields())
             await pipe.execute()
         return batch_id
 

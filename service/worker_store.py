@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 from redis.exceptions import ResponseError
 
 from service import keys
+from service.keys import Job
 from service.schema import ExecuteResult
 
 # Store a result once, count it, wake waiters, and ack + delete the job: all or nothing.
@@ -29,32 +30,21 @@ redis.call('XDEL', KEYS[4], ARGV[4])
 return new
 """
 
-# Put a job back for another attempt: a new entry, the old one acked and deleted.
+# Put a job back for another attempt: a new entry (fields ARGV[3..], from Job.fields), the
+# old one acked and deleted.
 REQUEUE = """
-redis.call('XADD', KEYS[1], '*', 'b', ARGV[3], 'i', ARGV[4], 'a', ARGV[5], 'r', ARGV[6],
-           't', ARGV[7])
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 """
 
+log = logging.getLogger(__name__)
+
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-@dataclass
-class Job:
-    stream_id: str
-    batch_id: str
-    index: int
-    attempts: int
-    request_json: str
-    enqueued: float
-
-
-def parse(stream_id: str, fields: dict[str, str], deliveries: int = 1) -> Job:
-    return Job(stream_id=stream_id, batch_id=fields["b"], index=int(fields["i"]),
-               attempts=int(fields.get("a", 0)) + deliveries, request_json=fields["r"],
-               enqueued=float(fields.get("t", time.time())))
+parse = Job.parse  # the old name: service/worker.py moves to WorkerStore.drop_malformed()
 
 
 def latency_bucket(seconds: float) -> str:
@@ -89,7 +79,7 @@ class WorkerStore:
                 raise
             self.ensure_group()
             return []
-        return [parse(sid, fields) for _, entries in reply or [] for sid, fields in entries]
+        return [Job.parse(sid, fields) for _, entries in reply or [] for sid, fields in entries]
 
     def reclaim(self, min_idle_ms: int, count: int) -> list[Job]:
         """Jobs whose worker went silent for min_idle_ms: take them over."""
@@ -103,10 +93,29 @@ class WorkerStore:
         deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
         claimed = self.r.xclaim(keys.JOBS, keys.GROUP, self.consumer, min_idle_ms,
                                 list(deliveries))
-        jobs = [parse(sid, fields, deliveries.get(sid, 1) + 1) for sid, fields in claimed if fields]
+        jobs = [Job.parse(sid, fields, deliveries.get(sid, 1) + 1)
+                for sid, fields in claimed if fields]
         if jobs:
             self.r.hincrby(keys.STATS, "reclaims", len(jobs))
         return jobs
+
+    def drop_malformed(self) -> int:
+        """Ack and delete entries pending here that are not jobs (a foreign producer's):
+        left pending, they would fail every claim and reclaim that meets them."""
+        pending = self.r.xpending_range(keys.JOBS, keys.GROUP, min="-", max="+", count=100,
+                                        consumername=self.consumer)
+        dropped = 0
+        for entry in pending:
+            sid = entry["message_id"]
+            for _, fields in self.r.xrange(keys.JOBS, sid, sid):
+                try:
+                    Job.parse(sid, fields)
+                except (KeyError, ValueError, TypeError):
+                    log.error("dropping malformed job entry %s: %r", sid, fields)
+                    self.r.xack(keys.JOBS, keys.GROUP, sid)
+                    self.r.xdel(keys.JOBS, sid)
+                    dropped += 1
+        return dropped
 
     def touch(self, stream_ids: list[str]) -> None:
         """Reset the idle time of jobs still running here, so nobody reclaims them."""
@@ -128,9 +137,8 @@ class WorkerStore:
         return new
 
     def requeue(self, job: Job) -> None:
-        self._requeue(keys=[keys.JOBS], args=[
-            keys.GROUP, job.stream_id, job.batch_id, job.index, job.attempts,
-            job.request_json, job.enqueued])
+        fields = [x for pair in job.fields().items() for x in pair]
+        self._requeue(keys=[keys.JOBS], args=[keys.GROUP, job.stream_id, *fields])
         self.r.hincrby(keys.STATS, "retries", 1)
 
     def heartbeat(self, info: dict[str, Any], ttl_s: int) -> None:

@@ -14,6 +14,7 @@ import redis
 from service import keys
 from service.client import ExecutionClient, ServiceError, free_port
 from service.schema import ExecuteRequest, Verdict
+from service.worker_store import WorkerStore
 from tests.integration.queue_helpers import Procs, fresh_db, workers_alive
 
 
@@ -153,3 +154,17 @@ def test_redis_restart_mid_run(procs, tmp_path):
     # the service and the worker are back: a new job completes
     res = ExecutionClient(api, retry_s=60).execute(job(7))
     assert res.verdict == Verdict.accepted
+
+
+def test_requeue_keeps_the_job_record_and_counts_the_attempt():
+    store = WorkerStore(fresh_db(7), "t", ttl_s=60)
+    store.ensure_group()
+    store.r.xadd(keys.JOBS, keys.Job("b1", 3, 0, '{"x": 1}', 123.5).fields())
+    [first] = store.claim(1, block_ms=100)
+    assert (first.batch_id, first.index, first.attempts, first.request_json, first.enqueued) \
+        == ("b1", 3, 1, '{"x": 1}', 123.5)
+    store.requeue(first)
+    [second] = store.claim(1, block_ms=100)
+    assert second.stream_id != first.stream_id and store.r.xlen(keys.JOBS) == 1
+    assert (second.batch_id, second.index, second.attempts, second.request_json,
+            second.enqueued) == ("b1", 3, 2, '{"x": 1}', 123.5)
