@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from trainer.demo import local_service
+from service.client import local_service
 
 CLIENTS = int(os.environ.get("RLEF_LOAD_CLIENTS", "12"))
 SECONDS = float(os.environ.get("RLEF_LOAD_SECONDS", "15"))
