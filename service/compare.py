@@ -17,9 +17,9 @@ from typing import Any
 # ASCII numerals only: Python's float() also takes '١٢', 'inf', '1_000' and ' nan '.
 _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-# Deeper than any expected value the API accepts (validation.MAX_VALUE_DEPTH): a deeper
+# Deeper than any expected value the API accepts (it must serialise: ~250 levels): a deeper
 # answer cannot be equal, and stopping here keeps the recursion below bounded.
-MAX_DEPTH = 200
+MAX_DEPTH = 300
 
 
 def _close(expected: float, actual: float, abs_tol: float, rel_tol: float) -> bool:

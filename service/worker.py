@@ -25,7 +25,8 @@ from types import FrameType
 from redis.exceptions import RedisError
 
 from service import keys
-from service.executor import Policy, execute
+from service.executor import Policy
+from service.jobs import run_job
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult
 from service.worker_store import Job, WorkerStore, parse
@@ -176,12 +177,7 @@ class Worker:
             req = ExecuteRequest.model_validate_json(job.request_json)
         except ValueError as e:  # validated by the API; only a foreign producer gets here
             return ExecuteResult(status="sandbox_error", error=f"malformed job: {e}")
-        try:
-            return execute(req, self.sandbox, self.policy)
-        except Exception as e:  # a bug on the host side, never the program's verdict
-            log.exception("job %s (%s): internal error", job.stream_id, req.id)
-            return ExecuteResult(id=req.id, status="sandbox_error", total=len(req.tests),
-                                 error=f"internal error: {type(e).__name__}: {e}"[:2000])
+        return run_job(req, self.sandbox, self.policy)
 
 
 def consumer_name() -> str:

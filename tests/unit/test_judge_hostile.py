@@ -84,8 +84,14 @@ def test_unreadable_results_say_why():
     res = run(CallTest(entry_point="f", expected=1), b'{"nonce": "n0nce", "result": '
               + nested(5000).encode() + b"}")
     assert "not readable" in res.message or "nested" in res.message
-    res = run(CallTest(entry_point="f", expected=1), payload(result=json.loads(nested(300))))
+    res = run(CallTest(entry_point="f", expected=1), payload(result=json.loads(nested(400))))
     assert "nested more than" in res.message
+
+
+def test_deep_values_the_api_accepts_are_still_judged():
+    deep = json.loads(nested(250))  # about the deepest value a request can carry
+    assert run(CallTest(entry_point="f", expected=deep), payload(result=deep)).verdict == \
+        Verdict.accepted
     res = run(CallTest(entry_point="f", expected=1), b'{"nonce": "n0nce", "result": '
               + b"9" * 5000 + b"}")
     assert res.verdict == Verdict.wrong_answer and "4300" in res.message
