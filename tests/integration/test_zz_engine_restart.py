@@ -6,38 +6,32 @@ again; a job caught by the restart is a sandbox_error (the queue's workers retry
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
-import docker
 from service.executor import execute
 from service.sandbox import open_sandbox
 from service.schema import ExecuteRequest, Verdict
 
+ROOT = Path(__file__).resolve().parents[2]
 HELLO = ExecuteRequest.model_validate({"language": "python", "code": "print('hi')",
                                        "tests": [{"type": "stdio", "expected_stdout": "hi"}]})
 
 
-def engine_up(timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            docker.from_env(timeout=5).ping()
-            return True
-        except docker.errors.DockerException:
-            time.sleep(0.5)
-    return False
-
-
 def restart_dockerd() -> None:
-    subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=False)
+    """Stop the engine (TERM to its pid file's process), then start it the one way the
+    project does: scripts/setup.sh's docker_engine step, which waits until it answers."""
+    pid = int(Path("/var/run/docker.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
-    while subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
+    while Path(f"/proc/{pid}").exists():
         assert time.monotonic() < deadline, "dockerd did not stop"
         time.sleep(0.5)
-    with open("/tmp/rlef-dockerd.log", "ab") as log:
-        subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
-    assert engine_up(90), "dockerd did not come back"
+    subprocess.run([str(ROOT / "scripts" / "setup.sh"), "docker_engine"], check=True,
+                   timeout=120)
 
 
 def test_engine_restart_under_a_warm_pool(settings, policy):
