@@ -32,6 +32,14 @@ EXCERPT = 400
 # a few times smaller once JSON spacing and float digits are allowed for.
 CHANNEL_SLACK = 1 << 20
 EXITED_EARLY = "The program exited before its tests finished."
+KEEP_BYTES = 64 * 1024  # stdout kept in a test's result
+STDERR_KEEP = 8 * 1024
+JOB_KEEP_BYTES = 4 << 20  # stdout kept over all of a job's results (stderr: as much again)
+
+
+def keep_per_test(tests: int) -> int:
+    """Output bytes each test's result may keep so that a job's stay near JOB_KEEP_BYTES."""
+    return max(1024, min(KEEP_BYTES, JOB_KEEP_BYTES // max(1, tests)))
 
 
 def text(data: bytes) -> str:
@@ -106,8 +114,9 @@ def limit_message(verdict: Verdict, outcome: RunOutcome) -> str:
     return tail or f"Exited with code {outcome.exit_code}."
 
 
-def base_result(outcome: RunOutcome, verdict: Verdict, output_kb: int) -> TestResult:
-    keep = min(output_kb * 1024, 64 * 1024)
+def base_result(outcome: RunOutcome, verdict: Verdict, output_kb: int,
+                keep_bytes: int = KEEP_BYTES) -> TestResult:
+    keep = min(output_kb * 1024, keep_bytes)
     return TestResult(
         verdict=verdict,
         exit_code=outcome.exit_code,
@@ -117,7 +126,7 @@ def base_result(outcome: RunOutcome, verdict: Verdict, output_kb: int) -> TestRe
         max_rss_kb=outcome.max_rss_kb,
         # decode only the head: the excerpt is all that is kept
         stdout=excerpt(text(outcome.stdout[:keep + 4]), keep),
-        stderr=excerpt(text(outcome.stderr[:8 * 1024 + 4]), 8 * 1024),
+        stderr=excerpt(text(outcome.stderr[:STDERR_KEEP + 4]), min(STDERR_KEEP, keep)),
     )
 
 
@@ -179,10 +188,16 @@ def show_full(value: Any) -> str:
 # --- verdicts from the answer -------------------------------------------------------------
 
 def judge(test: Test, outcome: RunOutcome, limits: Limits, oom_markers: tuple[str, ...],
-          nonce: str, checker: RunOutcome | None = None) -> TestResult:
-    """The verdict of one test from its run (and, for checker='program', the checker's run)."""
+          nonce: str, checker: RunOutcome | None = None,
+          keep_bytes: int = KEEP_BYTES) -> TestResult:
+    """The verdict of one test from its run (and, for checker='program', the checker's run).
+
+    The result keeps at most `keep_bytes` of stdout (and of stderr): once judged, the
+    outcome's raw bytes can be dropped. The caller divides a per-job budget over its tests
+    (see keep_per_test) so that a job's results stay bounded whatever its programs print.
+    """
     verdict = limit_verdict(outcome, limits, oom_markers)
-    result = base_result(outcome, verdict or Verdict.accepted, limits.output_kb)
+    result = base_result(outcome, verdict or Verdict.accepted, limits.output_kb, keep_bytes)
     result.input = describe_input(test)
     if verdict is not None:
         result.message = limit_message(verdict, outcome)

@@ -22,7 +22,7 @@ from docker.types import Ulimit
 
 import docker
 from service.sandbox.base import MemoryControl, SandboxError
-from service.sandbox.cgroup import docker_cgroup
+from service.sandbox.cgroup import MemoryCgroup, docker_cgroup
 from service.sandbox.pool import WarmPool
 from service.sandbox.protocol import BOOTSTRAP, RunnerClient, start_runner
 
@@ -91,17 +91,22 @@ class AttachTransport:
             log.debug("attach socket already closed")
 
 
-class EngineMemory:
-    """Where the worker cannot reach the container's cgroup itself (it runs in a
-    container of its own): the engine sets the limit, only when it changes."""
+class ContainerMemory:
+    """The container's memory cgroup, written directly where this host can reach it,
+    else through the engine (the worker runs in a container of its own), only when the
+    limit changes."""
 
-    SLACK_MB = 64  # the runner and the fork server
+    SLACK_MB = 64  # the runner and the fork server, where the engine sets the limit
 
-    def __init__(self, container: Any) -> None:
+    def __init__(self, container: Any, cgroup: MemoryCgroup | None) -> None:
         self.container = container
+        self.cgroup = cgroup
         self.current: int | None = None
 
     def limit(self, memory_mb: int) -> None:
+        if self.cgroup is not None:
+            self.cgroup.limit(memory_mb)
+            return
         if memory_mb == self.current:
             return
         value = f"{memory_mb + self.SLACK_MB}m"
@@ -112,6 +117,10 @@ class EngineMemory:
         self.current = memory_mb
 
     def exhausted(self) -> bool:
+        """The cgroup saw OOM kills, or (it is gone with its container) the engine says
+        the container's init was OOM-killed."""
+        if self.cgroup is not None and self.cgroup.exhausted():
+            return True
         try:
             self.container.reload()
             return bool(self.container.attrs["State"].get("OOMKilled"))
@@ -125,7 +134,7 @@ def memory_control(container: Any, runtime: str) -> MemoryControl | None:
     if runtime == "runsc":
         return None
     container.reload()
-    return docker_cgroup(int(container.attrs["State"]["Pid"])) or EngineMemory(container)
+    return ContainerMemory(container, docker_cgroup(int(container.attrs["State"]["Pid"])))
 
 
 class DockerRunner:

@@ -110,6 +110,14 @@ def exported(namespace):
     return names
 
 
+def own_traceback(exc):
+    """The program's traceback without the runtime's frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("rlefrt/")]
+    text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
+    return (text + "".join(traceback.format_exception_only(type(exc), exc)))[-4000:]
+
+
 class Server:
     """Answers the trusted side's calls with built-in values; other objects stay here
     and travel as handles."""
@@ -140,7 +148,7 @@ class Server:
                 reply = {"value": values.encode(self.dispatch(msg), self.handle)}
             except Exception as e:  # the program's own exception, for the test to see
                 reply = {"raise": {"type": type(e).__name__, "message": str(e)[:2000],
-                                   "traceback": traceback.format_exc()[-4000:]}}
+                                   "traceback": own_traceback(e)}}
             framing.send(self.sock, reply)
 
     def dispatch(self, msg):

@@ -8,6 +8,8 @@ JSON object is a one-key tag for another built-in type:
   {"tuple": [..]} {"set": [..]} {"frozenset": [..]} {"dict": [[k, v], ..]}
   {"bytes": "latin-1 text"} {"bytearray": ".."} {"complex": [re, im]} {"int": "digits"}
   {"range": [start, stop, step]} {"iter": [..]} (a generator or map: an iterator again)
+  {"Counter" | "OrderedDict" | "defaultdict": [[k, v], ..]} {"deque": [..]}
+  (rebuilt from this side's own collections: a patched class in the program is not)
   {"handle": n} (any other object: it stays in the program, the test gets an opaque
   reference it can only hand back, call, or read attributes of through the channel)
 
@@ -15,6 +17,7 @@ decode() checks every type exactly, bounds depth, size and integer length, and r
 ValueError for anything else: the test then fails; nothing the program sends is trusted.
 """
 
+import collections
 import json
 import re
 import sys
@@ -25,7 +28,8 @@ MAX_INT_DIGITS = 20_000
 MAX_ITER = 1_000_000
 INT_RE = re.compile(r"-?[0-9]+\Z")
 TAGS = ("tuple", "set", "frozenset", "dict", "bytes", "bytearray", "complex", "int",
-        "range", "iter", "handle")
+        "range", "iter", "handle", "Counter", "OrderedDict", "defaultdict", "deque")
+MAPPINGS = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 
 
 class Unencodable(TypeError):
@@ -47,9 +51,11 @@ def encode(value, handles=None, depth=0):
         return [encode(v, handles, depth + 1) for v in value]
     if t in (tuple, set, frozenset):
         return {t.__name__: [encode(v, handles, depth + 1) for v in value]}
-    if t is dict:
-        return {"dict": [[encode(k, handles, depth + 1), encode(v, handles, depth + 1)]
-                         for k, v in value.items()]}
+    if t is dict or t in MAPPINGS:
+        return {t.__name__: [[encode(k, handles, depth + 1), encode(v, handles, depth + 1)]
+                             for k, v in value.items()]}
+    if t is collections.deque:
+        return {"deque": [encode(v, handles, depth + 1) for v in value]}
     if t in (bytes, bytearray):
         return {t.__name__: value.decode("latin-1")}
     if t is complex:
@@ -139,6 +145,18 @@ class Decoder:
         if any(type(p) is not list or len(p) != 2 for p in pairs):
             raise ValueError("malformed dict")
         return {k: v for k, v in pairs}
+
+    def tag_Counter(self, body, depth):
+        return collections.Counter(self.tag_dict(body, depth))
+
+    def tag_OrderedDict(self, body, depth):
+        return collections.OrderedDict(self.tag_dict(body, depth))
+
+    def tag_defaultdict(self, body, depth):
+        return collections.defaultdict(None, self.tag_dict(body, depth))
+
+    def tag_deque(self, body, depth):
+        return collections.deque(self._list(body, depth))
 
     def tag_bytes(self, body, depth):
         if type(body) is not str:
