@@ -31,19 +31,28 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("tiny") / "model"
     rlef = str(Path(sys.executable).parent / "rlef")
-    res = subprocess.run([rlef, "tiny-model", str(out), "--warmup-examples", "400"],
+    res = subprocess.run([rlef, "tiny-model", str(out), "--warmup-examples", "1500"],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     return str(out)
 
 
+PROMPT = ("Provide a Python solution for the following competitive programming question: "
+          "Print the secret digit.\n\nYour code should be enclosed in triple backticks like "
+          "so: ```python YOUR CODE HERE ```. Use the backticks for your code only.")
+
+
 def rows() -> list[dict[str, Any]]:
+    """The tiny model's own task (trainer/tiny.py): print a digit that only the public test's
+    feedback reveals. Scored with `partial` on ten tests, one per digit: 0.1 for any program
+    that prints a digit, 0 for a malformed answer, so that a weak model's group of samples
+    has reward variance and GRPO a signal."""
     out = []
-    for n in range(4):
-        prompt = [{"role": "user", "content": f"Write a program that prints {n}. Answer in a "
-                                              "```python block."}]
-        tests = [StdioTest(expected_stdout=str(n)).model_dump()]
-        out.append({"prompt": prompt, "tests": tests, "public": tests})
+    for n in (3, 7, 1, 8):
+        every_digit = [StdioTest(expected_stdout=str(d)).model_dump() for d in range(10)]
+        prompt = [{"role": "user", "content": PROMPT + f" (#{n})"}]
+        out.append({"prompt": prompt, "tests": every_digit,
+                    "public": [StdioTest(expected_stdout=str(n)).model_dump()]})
     return out
 
 
@@ -79,7 +88,7 @@ def test_sandbox_error_is_no_reward() -> None:
 def _config(tmp_path: Path) -> Any:
     from trl import GRPOConfig
 
-    return GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
+    return GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=16, num_generations=8,
                       max_completion_length=24, max_steps=2, learning_rate=1e-4, use_cpu=True,
                       report_to=[], logging_steps=1, save_strategy="no", bf16=False,
                       dataloader_num_workers=0, seed=0)
@@ -101,7 +110,7 @@ def _rewards(trainer: Any) -> list[float]:
 
 
 def test_grpo_trains_two_steps_on_the_reward(url: str, tiny: str, tmp_path: Path) -> None:
-    trainer = _trainer(tiny, tmp_path, reward_funcs=rlef_reward(url))
+    trainer = _trainer(tiny, tmp_path, reward_funcs=rlef_reward(url, partial=True))
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.train()
     assert trainer.state.global_step == 2
@@ -121,7 +130,8 @@ def test_grpo_with_the_multi_turn_rollout(url: str, tiny: str, tmp_path: Path) -
         seen.append(out)
         return out
 
-    trainer = _trainer(tiny, tmp_path, reward_funcs=rlef_reward(url), rollout_func=recording)
+    trainer = _trainer(tiny, tmp_path, reward_funcs=rlef_reward(url, partial=True),
+                       rollout_func=recording)
     trainer.train()
     assert trainer.state.global_step == 2 and len(_rewards(trainer)) == 2
     episodes = [(ids, mask, turns) for out in seen for ids, mask, turns in
