@@ -59,7 +59,11 @@ def train(service_url: Url = "http://127.0.0.1:8000", model: Model = "", data: D
           steps: Annotated[int | None, typer.Option()] = None,
           resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
           set_: Annotated[list[str] | None, typer.Option("--set", help="any config key=value")]
-          = None) -> None:
+          = None,
+          dry_run: Annotated[bool, typer.Option(help="print the per-GPU memory plan from the "
+                                                     "model's config and exit")] = False,
+          gpus: Annotated[int, typer.Option(help="GPUs the dry-run plan shares over")] = 1,
+          ) -> None:
     """Train a policy with RLEF (multi-turn PPO on execution feedback)."""
     need_train_extra()
     from pydantic import ValidationError
@@ -73,6 +77,16 @@ def train(service_url: Url = "http://127.0.0.1:8000", model: Model = "", data: D
         cfg = load_config(str(config) if config else None, overrides)
     except (ValidationError, ValueError, OSError) as e:
         raise fail(f"config: {e}") from e
+    if dry_run:
+        from trainer.memory import model_config, plan
+
+        if not cfg.model:
+            raise fail("--model is required (or set it in --config)")
+        try:
+            typer.echo(plan(cfg, model_config(cfg.model), gpus).table())
+        except (OSError, ValueError) as e:
+            raise fail(f"model config: {e}") from e
+        return
     if not cfg.model or not cfg.data:
         raise fail("--model and --data are required (or set them in --config)")
     client = check_service(cfg.service_url)
@@ -116,7 +130,8 @@ def evaluate(service_url: Url = "http://127.0.0.1:8000", model: Model = "", data
     default_t, default_p = ev.sampling_defaults(samples)
     policy = Policy(lm, tok, dev, max_new_tokens, default_t if temperature is None else temperature,
                     default_p if top_p is None else top_p)
-    report = ev.evaluate(problems, policy, client, turns, samples, progress=True)
+    report = ev.evaluate(problems, policy, client, turns, samples, progress=True,
+                         equal_budget=True)
     typer.echo(ev.table(report, f"{model} on {data}"))
     if out:
         out.write_text(json.dumps(report.model_dump(), indent=2))
@@ -140,12 +155,16 @@ def tiny_model(out: Path, warmup_examples: Annotated[int, typer.Option()] = 8000
     typer.echo(build_warmed_tiny_model(out, warmup_examples))
 
 
-def demo_train(config: Annotated[Path, typer.Option()] = Path("configs/tiny-synthetic.yaml"),
+def demo_train(config: Annotated[Path, typer.Option()] = Path("configs/tiny-repair.yaml"),
                out_dir: Annotated[str | None, typer.Option()] = None,
                steps: Annotated[int | None, typer.Option()] = None,
-               out: Annotated[Path | None, typer.Option(help="before/after report as JSON")]
+               seeds: Annotated[int, typer.Option(help="RL seeds (repair task)")] = 3,
+               out: Annotated[Path | None, typer.Option(help="the report as JSON")]
                = None) -> None:
-    """Tiny model, real local service: RLEF teaches it to use feedback (a few CPU minutes)."""
+    """Tiny model, real local service: does RLEF teach it to repair code from feedback?
+
+    The default (configs/tiny-repair.yaml) ends with one `repair: ...` line;
+    configs/tiny-synthetic.yaml is the older secret-digit demo (copying from feedback)."""
     need_train_extra()
     from pydantic import ValidationError
 
@@ -160,6 +179,14 @@ def demo_train(config: Annotated[Path, typer.Option()] = Path("configs/tiny-synt
     if out_dir:  # keep the tiny model inside the chosen run directory
         cfg = cfg.model_copy(update={"model": str(Path(out_dir) / "tiny-model")})
     try:
+        if cfg.data == "repair":
+            from trainer.repair_demo import repair_line, repair_table, run_repair
+
+            repair = run_repair(cfg, seeds)
+            typer.echo(repair_table(repair) + "\n" + repair_line(repair))
+            if out:
+                out.write_text(repair.model_dump_json(indent=2))
+            return
         report = run_demo(cfg)
     except ServiceError as e:
         raise fail(str(e)) from e

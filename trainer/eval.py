@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.schema import Verdict
 from trainer.data import Problem
@@ -48,6 +48,8 @@ def solved_by_turn(turn_passes: Sequence[bool], max_turns: int) -> list[bool]:
 
 class EvalReport(BaseModel):
     problems: int
+    temperature: float | None = None
+    top_p: float | None = None
     rollouts_per_problem: int
     max_turns: int
     single_turn_solve_rate: float
@@ -55,6 +57,11 @@ class EvalReport(BaseModel):
     pass_by_turn: list[float]
     n_at_k: dict[str, float]
     mean_turns: float
+    independent_1_at_k: float | None = Field(
+        None, description="equal budget: max_turns single-turn samples per problem, the "
+        "first that passes the public tests (else the last) submitted")
+    public_solve_rate: float | None = Field(None, description="final attempts passing the "
+                                            "public tests only, beside the private rate")
 
 
 def summarise(per_problem: list[list[list[bool]]], max_turns: int, turns_taken: list[int],
@@ -89,14 +96,41 @@ def grade_turns(episodes: list[Episode], client: Executor, progress: bool) -> li
     return passes
 
 
+def passed_public(ep: Episode) -> bool:
+    last = ep.turns[-1].result if ep.turns else None
+    return last is not None and last.verdict == Verdict.accepted
+
+
+def independent(problems: list[Problem], policy: Generator, client: Executor,
+                k: int) -> float:
+    """1@k of independent sampling: k single-turn samples per problem; the first that
+    passes the public tests is submitted (else the last); solved = it passes them all."""
+    episodes = run_episodes([p for p in problems for _ in range(k)], policy, client, 1)
+    solved = 0
+    for i in range(len(problems)):
+        samples = episodes[i * k:(i + 1) * k]
+        submitted = next((e for e in samples if passed_public(e)), samples[-1])
+        solved += submitted.solved
+    return solved / len(problems)
+
+
 def evaluate(problems: list[Problem], policy: Generator, client: Executor, max_turns: int,
-             samples: int, progress: bool = False) -> EvalReport:
+             samples: int, progress: bool = False, equal_budget: bool = False,
+             blind_feedback: str | None = None) -> EvalReport:
+    """Multi-turn rollouts (and, with equal_budget, independent sampling at max_turns
+    samples per problem, the same number of model samples as one rollout at most)."""
     batch = [p for p in problems for _ in range(samples)]
-    episodes = run_episodes(batch, policy, client, max_turns)
+    episodes = run_episodes(batch, policy, client, max_turns, blind_feedback=blind_feedback)
     passes = grade_turns(episodes, client, progress)
     by_turn = [solved_by_turn(p, max_turns) for p in passes]
     per_problem = [by_turn[i * samples:(i + 1) * samples] for i in range(len(problems))]
-    return summarise(per_problem, max_turns, [len(ep.turns) for ep in episodes])
+    report = summarise(per_problem, max_turns, [len(ep.turns) for ep in episodes])
+    report.temperature = getattr(policy, "temperature", None)
+    report.top_p = getattr(policy, "top_p", None)
+    report.public_solve_rate = sum(map(passed_public, episodes)) / len(episodes)
+    if equal_budget:
+        report.independent_1_at_k = independent(problems, policy, client, max_turns)
+    return report
 
 
 def table(report: EvalReport, title: str = "") -> str:
@@ -108,6 +142,13 @@ def table(report: EvalReport, title: str = "") -> str:
             *[(f"pass by turn {t + 1}", f"{v:.1%}") for t, v in enumerate(report.pass_by_turn)],
             *[(k, f"{v:.1%}") for k, v in report.n_at_k.items()],
             ("mean turns", f"{report.mean_turns:.2f}")]
+    if report.public_solve_rate is not None:
+        rows.insert(4, ("multi-turn, public tests only", f"{report.public_solve_rate:.1%}"))
+    if report.independent_1_at_k is not None:
+        rows.append((f"independent sampling 1@{report.max_turns} (equal budget)",
+                     f"{report.independent_1_at_k:.1%}"))
+    if report.temperature is not None:
+        rows.append(("temperature / top_p", f"{report.temperature:g} / {report.top_p:g}"))
     width = max(len(k) for k, _ in rows)
     lines = [title] if title else []
     return "\n".join(lines + [f"{k:<{width}}  {v:>7}" for k, v in rows])

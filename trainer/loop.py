@@ -23,6 +23,10 @@ def held_out(cfg: TrainConfig) -> list[Problem]:
         return load_problems(cfg.eval_data, limit=cfg.eval_problems)[0]
     if cfg.data == "synthetic":
         return synthetic_problems(cfg.eval_problems, cfg.seed + 10_000)
+    if cfg.data == "repair":
+        from trainer.repair import repair_problems
+
+        return repair_problems(cfg.eval_problems, 10_000)
     return []
 
 

@@ -183,8 +183,12 @@ def generate_and_run(policy: Generator, client: Executor, episodes: list[Episode
 
 def run_episodes(problems: list[Problem], policy: Generator, client: Executor, max_turns: int,
                  invalid_penalty: float = -0.2, retries: int = 2,
-                 stats: RolloutStats | None = None) -> list[Episode]:
-    """Episodes of up to max_turns; those the service failed on are marked `dropped`."""
+                 stats: RolloutStats | None = None,
+                 blind_feedback: str | None = None) -> list[Episode]:
+    """Episodes of up to max_turns; those the service failed on are marked `dropped`.
+
+    blind_feedback replaces every failure's feedback text (a control: what is the
+    feedback's content worth?)."""
     stats = stats if stats is not None else RolloutStats()
     episodes = [Episode(p) for p in problems]
     convs: list[list[Message]] = [[{"role": "user", "content": first_prompt(p)}]
@@ -200,6 +204,7 @@ def run_episodes(problems: list[Problem], policy: Generator, client: Executor, m
                                            and last.result.verdict == Verdict.accepted):
                     continue
                 feedback = last.result.feedback if last.result is not None else NO_CODE_FEEDBACK
+                feedback = blind_feedback or feedback
                 convs[i] += [{"role": "assistant", "content": last.response},
                              {"role": "user", "content": retry_prompt(feedback,
                                                                       problems[i].language)}]

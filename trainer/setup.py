@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 def load_data(spec: str, seed: int, n_synthetic: int) -> list[Problem]:
     if spec == "synthetic":
         return synthetic_problems(n_synthetic, seed)
-    if spec.startswith("repair"):
+    if spec == "repair":
         from trainer.repair import repair_problems
 
         return repair_problems(n_synthetic, seed)

@@ -47,7 +47,9 @@ def build_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
     tok.decoder = decoders.Fuse()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
                                   initial_alphabet=alphabet, show_progress=False)
-    tok.train_from_iterator(corpus(), trainer)
+    from trainer import repair
+
+    tok.train_from_iterator(corpus() + repair.corpus(), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<|end|>",
                                    unk_token="<unk>", chat_template=CHAT_TEMPLATE)
 
@@ -67,14 +69,22 @@ def build_tiny_model(out_dir: str | Path, n_layer: int = 2, n_embd: int = 64, n_
     return out
 
 
-def build_warmed_tiny_model(out_dir: str | Path, examples: int = 8000, seed: int = 0) -> Path:
-    """The tiny model after its supervised warm-up (format and copying; see trainer/sft.py)."""
+def build_warmed_tiny_model(out_dir: str | Path, examples: int = 8000, seed: int = 0,
+                            task: str = "synthetic") -> Path:
+    """The tiny model after its supervised warm-up: the answer format and the program
+    template, never feedback reading (see trainer/sft.py and trainer/repair.py)."""
     from trainer.data import synthetic_problems
     from trainer.models import load_lm, load_tokenizer, pick_device
     from trainer.sft import format_examples, supervised
 
     out = build_tiny_model(out_dir, seed=seed)
     tok, model = load_tokenizer(str(out)), load_lm(str(out), pick_device("cpu"))
-    supervised(model, tok, format_examples(synthetic_problems(200, seed + 1), examples, seed))
+    if task == "repair":
+        from trainer.repair import warmup_examples
+
+        supervised(model, tok, warmup_examples(examples, seed))
+    else:
+        supervised(model, tok, format_examples(synthetic_problems(200, seed + 1), examples,
+                                               seed))
     model.save_pretrained(out)
     return out
