@@ -52,8 +52,9 @@ class Procs:
         self.procs.append(proc)
         return proc
 
-    def worker(self, url: str, concurrency: int = 1, **env: str) -> subprocess.Popen[bytes]:
-        return self.start([RLEF, "worker", "--redis-url", url, "--backend", "local",
+    def worker(self, url: str, concurrency: int = 1, backend: str = "local",
+               **env: str) -> subprocess.Popen[bytes]:
+        return self.start([RLEF, "worker", "--redis-url", url, "--backend", backend,
                            "--concurrency", str(concurrency)], env=env, log="worker")
 
     def api(self, url: str, **env: str) -> str:

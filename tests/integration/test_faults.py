@@ -7,15 +7,13 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 import docker
 from service.client import ExecutionClient
 from service.executor import execute
 from service.sandbox.container import LABEL
 from service.schema import ExecuteRequest, Verdict
 from tests.conftest import stdio
-from tests.integration.queue_helpers import RLEF, Procs, fresh_db, workers_alive
+from tests.integration.queue_helpers import fresh_db, workers_alive
 from tests.integration.test_queue import assert_exactly_once
 
 SLOW = ExecuteRequest.model_validate({"language": "python", "tests": [stdio("", "done")],
@@ -41,13 +39,6 @@ def kill_busy_container(pool_label: str | None = None, after_s: float = 0.7,
     return killed
 
 
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.stop()
-
-
 def test_container_killed_mid_test_direct(settings, policy):
     from service.sandbox import open_sandbox
 
@@ -67,8 +58,7 @@ def test_container_killed_mid_test_direct(settings, policy):
 def test_container_killed_mid_job_is_retried_through_the_queue(procs):
     url = fresh_db(5)
     others = frozenset(sandbox_ids())
-    procs.start([RLEF, "worker", "--redis-url", url, "--backend", "docker",
-                 "--concurrency", "1"], log="worker")
+    procs.worker(url, backend="docker")
     api = procs.api(url)
     workers_alive(url, 1)
     reqs = [SLOW.model_copy(update={"id": f"slow-{i}"}) for i in range(2)]

@@ -15,14 +15,7 @@ from service import keys
 from service.client import ExecutionClient, ServiceError, free_port
 from service.schema import ExecuteRequest, Verdict
 from service.worker_store import WorkerStore
-from tests.integration.queue_helpers import Procs, fresh_db, workers_alive
-
-
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.stop()
+from tests.integration.queue_helpers import fresh_db, workers_alive
 
 
 def job(i: int, sleep_s: float = 0.0, right: bool = True) -> ExecuteRequest:

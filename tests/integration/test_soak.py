@@ -16,7 +16,7 @@ from service import keys
 from service.client import ExecutionClient
 from service.sandbox.container import LABEL
 from service.schema import ExecuteRequest, Verdict
-from tests.integration.queue_helpers import RLEF, Procs, fresh_db, workers_alive
+from tests.integration.queue_helpers import Procs, fresh_db, workers_alive
 from tests.integration.test_queue import assert_exactly_once
 
 JOBS = int(os.environ.get("RLEF_SOAK_JOBS", "300"))
@@ -47,8 +47,7 @@ def test_soak_leaves_nothing_behind(tmp_path) -> None:
     api_docker = docker.from_env()
     others = {c.id for c in api_docker.containers.list(all=True, filters={"label": LABEL})}
     try:
-        workers = [procs.start([RLEF, "worker", "--redis-url", url, "--backend", "docker",
-                                "--concurrency", "1"], log="worker") for _ in range(2)]
+        workers = [procs.worker(url, backend="docker") for _ in range(2)]
         api = procs.api(url)
         workers_alive(url, 2)
         reqs = [request(i) for i in range(JOBS)]
