@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.schema import ExecuteResult
 from service.sandboxfusion import from_result
+from service.schema import ExecuteResult
 from tests.integration.rlef_server import rlef_serve
 
 APPS = Path(__file__).resolve().parents[3] / "shared/data/mapcoder/APPS_selected150.jsonl"
@@ -156,7 +156,9 @@ def test_overload_answers_504_before_the_callers_deadline(tmp_path: Path) -> Non
 
 def apps_in_outs(row: dict[str, Any]) -> dict[str, Any]:
     """An APPS problem as veRL's code data sets store it (strings in, strings out)."""
-    lit = (lambda x: ast.literal_eval(x) if isinstance(x, str) else x)
+    def lit(x: Any) -> Any:
+        return ast.literal_eval(x) if isinstance(x, str) else x
+
     cases = lit(row["sample_io"]) + lit(row["test_list"])
     fn = row["starter_code"].split("def ", 1)[1].split("(")[0] if row["starter_code"] else None
     out: dict[str, Any] = {"inputs": [], "outputs": []}
