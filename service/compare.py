@@ -12,11 +12,15 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
+from itertools import zip_longest
 from typing import Any
 
 # ASCII numerals only: Python's float() also takes '١٢', 'inf', '1_000' and ' nan '.
 _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_TOKEN = re.compile(r"\S+")  # the same whitespace as str.split()
+_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines()
 # Deeper than any expected value the API accepts (it must serialise: ~250 levels): a deeper
 # answer cannot be equal, and stopping here keeps the recursion below bounded.
 MAX_DEPTH = 300
@@ -42,21 +46,40 @@ def float_token_eq(expected: str, actual: str, abs_tol: float, rel_tol: float) -
     return _close(float(expected), float(actual), abs_tol, rel_tol)
 
 
+def tokens(s: str) -> Iterator[str]:
+    """str.split()'s tokens one at a time: a program's output is never held as a list."""
+    return (m.group() for m in _TOKEN.finditer(s))
+
+
+def line_count(s: str) -> int:
+    """How many lines str.splitlines() would give, without making them."""
+    return sum(1 for _ in _BREAK.finditer(s)) + (1 if s and not _BREAK.fullmatch(s[-1]) else 0)
+
+
+def _tokens_equal(expected: str, actual: str, same: Callable[[str, str], bool]) -> bool:
+    return all(e is not None and a is not None and same(e, a)
+               for e, a in zip_longest(tokens(expected), tokens(actual)))
+
+
 def compare_output(checker: str, expected: str, actual: str,
                    abs_tol: float = 1e-6, rel_tol: float = 1e-6) -> bool:
+    """Host memory stays bounded by the expected output's size, whatever the program printed:
+    line lists are only built once the line counts agree, tokens are streamed."""
     if checker == "exact":
         return expected == actual
     if checker == "lines":
-        return [ln.rstrip() for ln in expected.rstrip("\n").split("\n")] == \
-               [ln.rstrip() for ln in actual.rstrip("\n").split("\n")]
+        e, a = expected.rstrip("\n"), actual.rstrip("\n")
+        return e.count("\n") == a.count("\n") and \
+            [ln.rstrip() for ln in e.split("\n")] == [ln.rstrip() for ln in a.split("\n")]
     if checker == "unordered_lines":
-        return Counter(ln.strip() for ln in expected.strip().splitlines()) == \
-               Counter(ln.strip() for ln in actual.strip().splitlines())
-    e_tok, a_tok = expected.split(), actual.split()
+        e, a = expected.strip(), actual.strip()
+        return line_count(e) == line_count(a) and \
+            Counter(ln.strip() for ln in e.splitlines()) == \
+            Counter(ln.strip() for ln in a.splitlines())
     if checker == "float":
-        return len(e_tok) == len(a_tok) and all(
-            float_token_eq(e, a, abs_tol, rel_tol) for e, a in zip(e_tok, a_tok, strict=True))
-    return e_tok == a_tok  # "tokens"
+        return _tokens_equal(expected, actual,
+                             lambda e, a: float_token_eq(e, a, abs_tol, rel_tol))
+    return _tokens_equal(expected, actual, str.__eq__)  # "tokens"
 
 
 def _numbers_equal(expected: int | float, actual: Any, abs_tol: float, rel_tol: float) -> bool:

@@ -202,3 +202,30 @@ def test_output_excerpts_are_bounded():
     res = judge(StdioTest(expected_stdout="x"), outcome(stdout=big, stderr=big),
                 Limits(output_kb=1024), (), NONCE)
     assert len(res.stdout) < 70_000 and len(res.stderr) < 9_000
+
+
+def test_a_jobs_kept_output_is_bounded():
+    from service.judge import JOB_KEEP_BYTES, keep_per_test
+
+    big = b"y" * (1 << 20)
+    keep = keep_per_test(1000)
+    res = judge(StdioTest(expected_stdout="x"), outcome(stdout=big, stderr=big),
+                Limits(output_kb=4096), (), NONCE, keep_bytes=keep)
+    assert len(res.stdout) <= keep + 40 and len(res.stderr) <= keep + 40
+    assert keep_per_test(1) == 64 * 1024 and 1000 * keep <= JOB_KEEP_BYTES + 1000 * 1024
+
+
+@pytest.mark.parametrize("checker", ["tokens", "float", "lines", "unordered_lines", "exact"])
+@pytest.mark.parametrize("printed", ["1\n", "1 ", "\u2028"])
+def test_comparing_a_huge_output_holds_no_list_of_it(checker, printed):
+    import tracemalloc
+
+    actual = printed * (8 << 20)  # what a program may print under a 16 MB output cap
+    tracemalloc.start()
+    try:
+        assert compare_output(checker, "1\n1\n", actual) is False
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # at most one copy of it (a strip); a list of its 8M lines or tokens would be ~500 MB
+    assert peak < len(actual) + (1 << 20), peak
