@@ -241,10 +241,11 @@ def test_large_stdin(run):
 
 def test_tampering_with_the_run_dir(run):
     """A test swaps its run dir for a symlink or locks it: the next test still runs clean."""
-    for trick in ("shutil.rmtree('/work/run'); os.symlink('/tmp', '/work/run')",
-                  "os.chmod('/work/run', 0)",
-                  "open('/work/run/planted', 'w').write('x'); os.chmod('/work/run', 0o555)"):
-        code = f"import os, shutil\nos.chdir('/work')\n{trick}\nprint(sorted(os.listdir('/tmp')))"
+    for trick in ("shutil.rmtree(run); os.symlink('/tmp', run)",
+                  "os.chmod(run, 0)",
+                  "open(run + '/planted', 'w').write('x'); os.chmod(run, 0o555)"):
+        code = (f"import os, shutil\nrun = os.getcwd()\nos.chdir('/work')\n{trick}\n"
+                "print(sorted(os.listdir('/tmp')))")
         res = run("python", code, [stdio("", "[]"), stdio("", "[]")], limits=LIMITS)
         assert [t.verdict for t in res.tests] == [Verdict.accepted] * 2, res.feedback
     assert_healthy(run)

@@ -52,11 +52,18 @@ def spawn_exec(sb, req, cwd, stdin, out_w, err_w):
             limits.apply(table)
     return subprocess.Popen(argv, cwd=cwd, env=req.get("env", {}), stdin=stdin,
                             stdout=out_w, stderr=err_w, pass_fds=fds,
-                            start_new_session=True, preexec_fn=preexec).pid
+                            start_new_session=True, preexec_fn=preexec)
 
 
-def wait_exec(pid, cap, deadline):
-    """(status, rusage, timed_out) of a direct child."""
+def wait_exec(proc, cap, deadline):
+    """(status, maxrss, timed_out) of a direct child, reaped here (and marked so, or
+    Popen's finaliser would reap it under us)."""
+    status, rss, timed_out = _wait_exec(proc.pid, cap, deadline)
+    proc.returncode = status
+    return status, rss, timed_out
+
+
+def _wait_exec(pid, cap, deadline):
     pidfd = procs.open_pidfd(pid)
     timed_out = False
     try:
@@ -90,16 +97,24 @@ def fork_zygote(zygote, req, table, fds):
            "cwd": req["cwd"], "rlimits": table}
     try:
         framing.send(zygote.sock, msg, fds)
-        reply = zygote.reader.recv(time.monotonic() + 5)
-    except (OSError, EOFError, framing.FrameError) as e:
+    except OSError as e:
         raise ZygoteDown(str(e)) from None
+    try:
+        reply = zygote.reader.recv(time.monotonic() + 5)
+    except (OSError, EOFError, framing.FrameError):
+        # it may have forked the run, which then killed it: the run is over, never rerun
+        raise RunKilledZygote from None
     if not isinstance(reply.get("pid"), int):
         raise ZygoteDown("fork server refused the run")
     return reply["pid"]
 
 
 class ZygoteDown(Exception):
-    pass
+    """The fork server was gone before it took the run: another way may run it."""
+
+
+class RunKilledZygote(Exception):
+    """The fork server died once it had the run: the run ends as killed."""
 
 
 def wait_forked(sb, zygote, pid, cap, deadline):
@@ -158,37 +173,26 @@ def exec_argv(req):
 def run(sb, req):
     lim = req["limits"]
     t0 = time.monotonic()
-    deadline = t0 + lim["wall_time_s"]
     cpu0, oom0 = procs.children_cpu(), sb.oom_kills()
     try:
         cwd = prepare(req)
     except rundir.RunDirError as e:
         sb.settle()
         return failure(str(e))
-    stdin = data_fd(req.get("stdin", "").encode())
     pipes = [os.pipe(), os.pipe(), os.pipe()]
     cap = capture.Capture(pipes[0][0], pipes[1][0], pipes[2][0], lim["output_kb"] * 1024)
     try:
-        try:
-            pid, zygote = start(sb, req, cwd, stdin, pipes)
-        finally:
-            for fd in (stdin, pipes[0][1], pipes[1][1], pipes[2][1]):
-                os.close(fd)
-        if zygote is None:
-            status, rss, timed_out = wait_exec(pid, cap, deadline)
-            own_cpu = 0.0
-        else:
-            status, rss, timed_out, own_cpu = wait_forked(sb, zygote, pid, cap, deadline)
-        wall = time.monotonic() - t0
-        state_remove_ipc()  # unmapped SysV segments: freed before anything else allocates
-        sb.kill_rest()
-        cap.drain(time.monotonic() + 1.0)
-        files = fetch(cwd, req.get("fetch") or [], lim["output_kb"] * 1024)
+        status, rss, timed_out, own_cpu = execute(sb, req, cwd, cap, pipes,
+                                                  t0 + lim["wall_time_s"])
     except OSError as e:  # e.g. ENOENT for a missing interpreter: the program never ran
-        sb.kill_rest()
         cap.close()
-        sb.wipe()
+        sb.settle()
         return failure(str(e))
+    wall = time.monotonic() - t0
+    state_remove_ipc()  # unmapped SysV segments: freed before anything else allocates
+    sb.kill_rest()
+    cap.drain(time.monotonic() + 1.0)
+    files = fetch(cwd, req.get("fetch") or [], lim["output_kb"] * 1024)
     cap.close()
     sb.wipe()
     oom1 = sb.oom_kills()
@@ -204,6 +208,23 @@ def run(sb, req):
         "stdout": b64(cap.stdout()), "stderr": b64(cap.stderr()),
         "channel": b64(cap.channel()), "files": files,
     }
+
+
+def execute(sb, req, cwd, cap, pipes, deadline):
+    """Start the run and wait for it: (status, maxrss, timed_out, cpu reported)."""
+    stdin = data_fd(req.get("stdin", "").encode())
+    try:
+        try:
+            proc, zygote = start(sb, req, cwd, stdin, pipes)
+        finally:
+            for fd in (stdin, pipes[0][1], pipes[1][1], pipes[2][1]):
+                os.close(fd)
+    except RunKilledZygote:
+        sb.stop_zygote()
+        return signal.SIGKILL, 0, False, 0.0
+    if zygote is None:
+        return (*wait_exec(proc, cap, deadline), 0.0)
+    return wait_forked(sb, zygote, proc, cap, deadline)
 
 
 def fetch(cwd, paths, cap):
