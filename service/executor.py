@@ -6,11 +6,12 @@ below becomes `status: sandbox_error`, logged with its traceback, never a verdic
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from service import feedback, judge
+from service import compile_cache, feedback, judge
 from service.languages import BUILD_DIR, LANGUAGES, LanguageSpec, sandbox_env
 from service.sandbox.base import (
     PutRejected,
@@ -51,17 +52,19 @@ def run_limits(limits: Limits, address_space: bool) -> RunLimits:
 
 
 def plan_test(test: Test, spec: LanguageSpec, code: str, limits: Limits,
-              nonce: str) -> RunSpec:
-    """Pure: how to run one test of a submission."""
+              nonce: str, files: dict[str, bytes] | None = None,
+              fetch: tuple[str, ...] = ()) -> RunSpec:
+    """Pure: how to run one test of a submission. `files` go into a stdio run's own dir
+    (where SandboxFusion's programs find theirs), `fetch` is read back from it."""
     env = sandbox_env(spec)
     rl = run_limits(limits, spec.address_space_limit)
     program = f"{BUILD_DIR}/{spec.source_name(code)}"
     if isinstance(test, StdioTest):
         if spec.id == "python":  # forked from the warm interpreter
             return RunSpec(argv=[program], kind="script", limits=rl, env=env,
-                           stdin=test.stdin)
+                           stdin=test.stdin, files=files or {}, fetch=fetch)
         return RunSpec(argv=spec.run_argv(code, limits.memory_mb), limits=rl, env=env,
-                       stdin=test.stdin)
+                       stdin=test.stdin, files=files or {}, fetch=fetch)
     if isinstance(test, CallTest):
         return RunSpec(argv=[program], kind="call", limits=rl, env=env, spec={
             "entry_point": test.entry_point, "args": test.args, "kwargs": test.kwargs,
@@ -82,10 +85,12 @@ def plan_checker(test: StdioTest, actual: bytes, limits: RunLimits) -> RunSpec:
                    limits=limits, env=sandbox_env(LANGUAGES["python"]), files=files)
 
 
-def compile_submission(session: Session, spec: LanguageSpec, code: str,
-                       policy: Policy) -> CompileResult:
+def compile_submission(session: Session, spec: LanguageSpec, code: str, policy: Policy,
+                       files: dict[str, bytes] | None = None,
+                       wall_s: float | None = None) -> CompileResult:
+    files = files or {}
     try:
-        session.put({spec.source_name(code): code.encode()})
+        session.put({**files, spec.source_name(code): code.encode()})
     except PutRejected as e:
         return CompileResult(status="error", stderr=str(e))
     argv = spec.compile_argv(code)
@@ -93,36 +98,76 @@ def compile_submission(session: Session, spec: LanguageSpec, code: str,
         return CompileResult(status="skipped")
     limits = policy.compile_limits
     limits = RunLimits(**{**limits.to_wire(), "address_space": spec.compile_address_space_limit})
+    if wall_s is not None:
+        limits = replace(limits, wall_time_s=min(limits.wall_time_s, wall_s),
+                         cpu_time_s=min(limits.cpu_time_s, wall_s))
     session.limit_memory(limits.memory_mb)
-    out = session.run(RunSpec(argv=argv, limits=limits, env=sandbox_env(spec), in_build_dir=True))
+    names = compile_cache.ARTIFACTS.get(spec.id, ())
+    key = compile_cache.cache_key(spec.id, code, files, argv)
+    with compile_cache.CACHE.claim(key) as hit:
+        if hit is not None and restore(session, spec, hit, limits):
+            return hit.result
+        if names:
+            limits = replace(limits, output_kb=max(limits.output_kb, compile_cache.ARTIFACT_KB))
+        out = session.run(RunSpec(argv=argv, limits=limits, env=sandbox_env(spec),
+                                  in_build_dir=True, fetch=names))
+        result = compile_result(out, limits)
+        if names and (result.status == "error" or set(names) <= set(out.files)):
+            compile_cache.CACHE.put(key, compile_cache.Entry(result, dict(out.files)))
+        return result
+
+
+def restore(session: Session, spec: LanguageSpec, hit: compile_cache.Entry,
+            limits: RunLimits) -> bool:
+    """A cached compile back in this build dir (put() writes no exec bit: chmod does)."""
+    if hit.result.status != "ok":
+        return True
+    session.put(hit.artifacts)
+    out = session.run(RunSpec(argv=["chmod", "755", *hit.artifacts], limits=limits,
+                              env=sandbox_env(spec), in_build_dir=True))
+    return out.ok
+
+
+def compile_result(out: RunOutcome, limits: RunLimits) -> CompileResult:
     if out.ok and not out.oom_killed:
-        return CompileResult(status="ok", time_s=out.wall_time_s)
+        return CompileResult(status="ok", time_s=out.wall_time_s, exit_code=0)
     message = judge.text(out.stderr) + judge.text(out.stdout)
     if out.oom_killed:
         message = f"Compilation ran out of memory ({limits.memory_mb} MB).\n" + message
     elif out.timed_out or out.output_exceeded:
         message = "Compilation took too long or printed too much.\n" + message
     return CompileResult(status="error", stderr=judge.excerpt(message.strip(), 4000),
-                         time_s=out.wall_time_s)
+                         time_s=out.wall_time_s, exit_code=out.exit_code,
+                         timed_out=out.timed_out)
 
 
 BATCH_OUTPUT_BYTES = 32 << 20  # bounds one answer frame: tests per round trip x output cap
 
 
-def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec,
-              policy: Policy) -> list[TestResult]:
+def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: Policy,
+              fetched: dict[str, bytes] | None = None) -> list[TestResult]:
+    """`fetched` receives the request's fetch_files, read after the last test's run."""
     session.limit_memory(req.limits.memory_mb)
     if req.stop_on_first_failure:
         return run_tests_in_turn(session, req, spec, policy)
     nonces = [secrets.token_hex(16) for _ in req.tests]
-    plans = [plan_test(t, spec, req.code, req.limits, n)
-             for t, n in zip(req.tests, nonces, strict=True)]
+    files, last = decoded(req.files), len(req.tests) - 1
+    plans = [plan_test(t, spec, req.code, req.limits, n, files,
+                       tuple(req.fetch_files) if i == last else ())
+             for i, (t, n) in enumerate(zip(req.tests, nonces, strict=True))]
     per_frame = max(1, BATCH_OUTPUT_BYTES // (2 * req.limits.output_kb * 1024))
     outcomes: list[RunOutcome] = []
     for start in range(0, len(plans), per_frame):
         outcomes += session.run_many(plans[start:start + per_frame])
+    if fetched is not None and outcomes:
+        fetched.update(outcomes[-1].files)
     return [_judged(session, req, spec, policy, test, outcome, nonce)
             for test, outcome, nonce in zip(req.tests, outcomes, nonces, strict=True)]
+
+
+def decoded(files: dict[str, str]) -> dict[str, bytes]:
+    """The request's files (validated as base64 at the API)."""
+    return {path: base64.b64decode(data) for path, data in files.items()}
 
 
 def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
@@ -146,7 +191,11 @@ def _judged(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: P
             test: Test, outcome: RunOutcome, nonce: str) -> TestResult:
     """The test's verdict, after its checker program has run where it has one."""
     checker = _run_checker(session, test, outcome, policy)
-    return judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker)
+    result = judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker)
+    if req.full_output:  # the caller compares the output itself: all of it, as printed
+        result = result.model_copy(update={"stdout": judge.text(outcome.stdout),
+                                           "stderr": judge.text(outcome.stderr)})
+    return result
 
 
 def _run_checker(session: Session, test: Test, outcome: RunOutcome,
@@ -173,14 +222,18 @@ def assemble(req: ExecuteRequest, compiled: CompileResult, results: list[TestRes
 
 def execute_in(session: Session, req: ExecuteRequest, policy: Policy) -> ExecuteResult:
     spec = LANGUAGES[req.language]
-    compiled = compile_submission(session, spec, req.code, policy)
+    compiled = compile_submission(session, spec, req.code, policy, decoded(req.files),
+                                  req.compile_timeout_s)
+    fetched: dict[str, bytes] = {}
     if compiled.status == "error":
         message = judge.error_tail(compiled.stderr, 3)
         results = [TestResult(verdict=Verdict.compile_error, input=judge.describe_input(t),
                               message=message) for t in req.tests]
     else:
-        results = run_tests(session, req, spec, policy)
-    return assemble(req, compiled, results, policy)
+        results = run_tests(session, req, spec, policy, fetched)
+    result = assemble(req, compiled, results, policy)
+    result.files = {p: base64.b64encode(v).decode() for p, v in fetched.items()}
+    return result
 
 
 def out_of_memory(req: ExecuteRequest, policy: Policy) -> ExecuteResult:

@@ -5,10 +5,12 @@ This is the only service module the trainer imports (with service.client).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 Language = Literal["python", "cpp", "c", "javascript", "java", "rust", "go", "bash", "sql"]
 
@@ -123,6 +125,16 @@ class ExecuteRequest(_Strict):
         "an excerpt")
     compile_timeout_s: float | None = Field(
         None, gt=0, description="compile wall time, capped by the server's")
+
+    @field_validator("files")
+    @classmethod
+    def _files_are_base64(cls, files: dict[str, str]) -> dict[str, str]:
+        for path, data in files.items():
+            try:
+                base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"files[{path[:200]!r}] is not base64") from None
+        return files
 
 
 class CompileResult(BaseModel):
