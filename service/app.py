@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from service import routes
-from service.http_errors import install_error_handlers
+from service.http_errors import ERRORS, install_error_handlers
 from service.http_guard import Guard
 from service.sandbox import open_sandbox
 from service.sandbox.base import Sandbox
@@ -43,7 +43,8 @@ def create_app(settings: Settings | None = None, sandbox: Sandbox | None = None)
                   description="Sandboxed code execution with feedback for RL on code.")
     install_error_handlers(app)
     app.add_middleware(Guard)
-    # Routers: rlef's own API, then compatibility APIs (one line each).
+    # Routers: rlef's own API, then compatibility APIs (one line each; ERRORS documents the
+    # answers every route may give, e.g. 401, 413 and 422 with a `detail` reason).
     app.include_router(routes.router)
-    app.include_router(sandboxfusion_router)
+    app.include_router(sandboxfusion_router, responses=ERRORS)
     return app
