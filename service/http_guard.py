@@ -7,6 +7,7 @@ is held to it too; a declared Content-Length over the cap is refused before any 
 from __future__ import annotations
 
 import hmac
+from collections import deque
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -61,8 +62,8 @@ async def read_body(receive: Receive, cap: int) -> list[Message] | None:
 
 
 def replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
+    pending = deque(messages)
 
     async def next_message() -> Message:
-        return pending.pop(0) if pending else await receive()
+        return pending.popleft() if pending else await receive()
     return next_message

@@ -32,24 +32,26 @@ router = APIRouter()
 HEALTH_TTL_S = 5.0
 
 
-async def check(req: ExecuteRequest, settings: Settings, where: str = "") -> None:
-    """422 with every reason the request cannot run here (off the event loop: a bad
+async def check(requests: list[ExecuteRequest], settings: Settings, batch: bool) -> None:
+    """422 with every reason the requests cannot run here (off the event loop: a bad
     request may need a walk over all its values to say where)."""
-    problems = await run_in_threadpool(request_problems, req, settings)
-    if problems:
-        raise HTTPException(status_code=422, detail=[where + p for p in problems])
+    def problems() -> list[str]:
+        return [(f"requests[{i}]: " if batch else "") + p for i, req in enumerate(requests)
+                for p in request_problems(req, settings)]
+    found = await run_in_threadpool(problems)
+    if found:
+        raise HTTPException(status_code=422, detail=found)
 
 
 @router.post("/execute", response_model=ExecuteResult, responses=ERRORS)
 async def execute(req: ExecuteRequest, state: StateDep) -> ExecuteResult:
-    await check(req, state.settings)
+    await check([req], state.settings, batch=False)
     return await state.run(req)
 
 
 @router.post("/batches", response_model=BatchCreated, responses=ERRORS)
 async def create_batch(body: BatchRequest, state: StateDep) -> BatchCreated:
-    for i, req in enumerate(body.requests):
-        await check(req, state.settings, where=f"requests[{i}]: ")
+    await check(body.requests, state.settings, batch=True)
     batch_id = await state.queue.submit(body.requests)
     return BatchCreated(id=batch_id, total=len(body.requests))
 
