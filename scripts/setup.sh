@@ -13,6 +13,7 @@ PACKAGES=(docker.io docker-compose redis-server bubblewrap debootstrap iproute2 
           python3 python3-venv g++ gcc libc6-dev nodejs default-jdk-headless rustc golang-go
           sqlite3 runsc)
 DEMO_PACKAGES=(bubblewrap make python3 python3-venv)
+REDIS_PORT=${REDIS_PORT:-6379}
 RUNSC_RUNTIME='{"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}'
 
 step() { echo "== $*"; }
@@ -57,6 +58,10 @@ EOF
 
 docker_engine() {
     docker info >/dev/null 2>&1 && return
+    if [ "$(id -u)" != 0 ] && [ -S /var/run/docker.sock ]; then
+        echo "error: cannot reach the Docker engine: is this user in the docker group?" >&2
+        exit 1
+    fi
     step "starting dockerd (log: /tmp/rlef-dockerd.log)"
     as_root "starting dockerd"
     (setsid dockerd >>/tmp/rlef-dockerd.log 2>&1 &)
@@ -65,13 +70,16 @@ docker_engine() {
     exit 1
 }
 
-start_redis() {
-    redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && return
-    step "starting redis-server on 127.0.0.1:6379"
-    redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no \
-        >/dev/null
-    for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && return; sleep 0.5; done
-    echo "error: redis-server did not start" >&2
+start_redis() {  # the tests' Redis (RLEF_TEST_REDIS_URL defaults to it)
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
+    step "starting redis-server on 127.0.0.1:$REDIS_PORT"
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' \
+        --appendonly no >/dev/null
+    for _ in $(seq 30); do
+        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
+        sleep 0.5
+    done
+    echo "error: redis-server did not start on port $REDIS_PORT" >&2
     exit 1
 }
 
@@ -109,4 +117,4 @@ docker_engine
 start_redis
 venv
 images
-echo "ready: $(docker info --format 'engine {{.ServerVersion}}, runtimes {{range $k, $v := .Runtimes}}{{$k}} {{end}}'); redis $(redis-cli -h 127.0.0.1 ping); $(.venv/bin/python --version)"
+echo "ready: $(docker info --format 'engine {{.ServerVersion}}, runtimes {{range $k, $v := .Runtimes}}{{$k}} {{end}}'); redis $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping); $(.venv/bin/python --version)"
