@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 
-from bench.throughput import REDIS, RLEF, jobs, start_workers, stop_workers
-from service.client import ExecutionClient
+from bench.throughput import REDIS, jobs, start_workers, stop_workers
+from service.client import ExecutionClient, spawn_service
 
 
 def rss_kb(pid: int) -> int:
@@ -43,28 +43,14 @@ class Sampler(threading.Thread):
                     pass
 
 
-def start_api(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([RLEF, "serve", "--redis-url", REDIS, "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    return proc
-
-
 def run(results: dict[str, Any], quick: bool = False, backend: str = "docker") -> None:
     n = 2000 if quick else 10000
     redis.Redis.from_url(REDIS).flushdb()
     workers = start_workers(1, backend)
-    api = start_api(port := 18731)
+    api, url = spawn_service(Path(tempfile.mkdtemp()) / "api.log", "--redis-url", REDIS)
     sampler = Sampler({"api": api.pid, "worker": workers[0].pid})
     try:
-        client = ExecutionClient(f"http://127.0.0.1:{port}", batch_size=500)
+        client = ExecutionClient(url, batch_size=500)
         client.execute_many(jobs(50))  # warm-up before the first sample counts
         sampler.start()
         t = time.perf_counter()
