@@ -82,32 +82,14 @@ def bench_hello(boxes: dict[str, Sandbox], settings: Settings, results: dict[str
 
 
 def http_client_for(box: Sandbox, settings: Settings) -> tuple[Any, Callable[[], None]] | None:
-    import threading
-
-    import uvicorn
+    from contextlib import ExitStack
 
     from service.app import create_app
-    from service.cli import free_port
-    from service.client import ExecutionClient
+    from service.client import ExecutionClient, serve_in_thread
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, sandbox=box), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    client = ExecutionClient(f"http://127.0.0.1:{port}")
-    for _ in range(200):
-        try:
-            client.health()
-            break
-        except Exception:  # noqa: BLE001 - still starting
-            time.sleep(0.05)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return client, stop
+    stack = ExitStack()
+    url = stack.enter_context(serve_in_thread(create_app(settings, sandbox=box)))
+    return ExecutionClient(url), stack.close
 
 
 def bench_cpp(box: Sandbox, settings: Settings, results: dict[str, Any], repeat: int) -> None:
