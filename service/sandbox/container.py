@@ -129,10 +129,9 @@ class ContainerMemory:
 
 
 def memory_control(container: Any, runtime: str) -> MemoryControl | None:
-    """gVisor's sandbox as a whole sits in the cgroup (its kernel included): a per-job
-    limit there would kill the sandbox, not the program; rlimits bound programs there."""
-    if runtime == "runsc":
-        return None
+    """The per-job limit on the container's cgroup. Under gVisor the cgroup holds its
+    user-space kernel too: a program over the limit may take the whole sandbox down,
+    which the engine reports as an OOM kill, judged memory_limit_exceeded."""
     container.reload()
     return ContainerMemory(container, docker_cgroup(int(container.attrs["State"]["Pid"])))
 

@@ -1,6 +1,7 @@
 """Real problem sets through real sandboxes: HumanEval (all 164) and MBPP (974)."""
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,10 +22,21 @@ def run_all(sandbox, policy, requests):
 
 
 def humaneval_request(problem, code):
+    """The prompt is the trusted setup (HumanEval/32's `poly`, /38's `encode_cyclic`);
+    the test's `check(candidate)` reaches the program's entry point through the channel."""
     check = problem["test"] + f"\ncheck({problem['entry_point']})\n"
+    test = {"type": "assert", "code": check, "setup": problem["prompt"],
+            "entry_point": problem["entry_point"]}
     return ExecuteRequest.model_validate({
         "id": problem["task_id"], "language": "python", "code": code,
-        "tests": [{"type": "assert", "code": check}], "limits": LIMITS})
+        "tests": [test], "limits": LIMITS})
+
+
+def mbpp_entry_point(row):
+    """The function the asserts call (it may shadow a builtin: MBPP 126's `sum`)."""
+    m = re.search(r"assert\s*\(?\s*(?:not\s+)?\(?\s*(?:set|math\.isclose)?\(?\s*([A-Za-z_]\w*)\(",
+                  row["test_list"][0])
+    return m.group(1) if m else None
 
 
 def test_humaneval_canonical_accepted_and_wrong_rejected(sandbox, policy):
@@ -49,7 +61,8 @@ def test_mbpp_reference_solutions(sandbox, policy):
     requests = [ExecuteRequest.model_validate({
         "id": str(r["task_id"]), "language": "python",
         "code": r["test_setup_code"] + "\n" + r["code"],
-        "tests": [{"type": "assert", "code": t} for t in r["test_list"]],
+        "tests": [{"type": "assert", "code": t, "setup": r["test_setup_code"],
+                   "entry_point": mbpp_entry_point(r)} for t in r["test_list"]],
         "limits": LIMITS}) for r in rows]
     results = run_all(sandbox, policy, requests)
     passed = [r for r in results if r.verdict == Verdict.accepted]

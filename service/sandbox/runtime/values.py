@@ -10,6 +10,7 @@ JSON object is a one-key tag for another built-in type:
   {"range": [start, stop, step]} {"iter": [..]} (a generator or map: an iterator again)
   {"Counter" | "OrderedDict" | "defaultdict": [[k, v], ..]} {"deque": [..]}
   (rebuilt from this side's own collections: a patched class in the program is not)
+  {"type": "int"} (a built-in type itself, as in `remove_datatype(t, int)`)
   {"handle": n} (any other object: it stays in the program, the test gets an opaque
   reference it can only hand back, call, or read attributes of through the channel)
 
@@ -28,7 +29,9 @@ MAX_INT_DIGITS = 20_000
 MAX_ITER = 1_000_000
 INT_RE = re.compile(r"-?[0-9]+\Z")
 TAGS = ("tuple", "set", "frozenset", "dict", "bytes", "bytearray", "complex", "int",
-        "range", "iter", "handle", "Counter", "OrderedDict", "defaultdict", "deque")
+        "range", "iter", "handle", "Counter", "OrderedDict", "defaultdict", "deque", "type")
+TYPES = {t.__name__: t for t in (int, float, complex, str, bytes, bytearray, bool, list, tuple,
+                                  dict, set, frozenset, type(None), object)}
 MAPPINGS = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 
 
@@ -62,6 +65,8 @@ def encode(value, handles=None, depth=0):
         return {"complex": [value.real, value.imag]}
     if t is range:
         return {"range": [value.start, value.stop, value.step]}
+    if t is type and TYPES.get(value.__name__) is value:
+        return {"type": value.__name__}
     if t.__name__ in ("generator", "map", "filter", "zip", "enumerate", "reversed") \
             and t.__module__ == "builtins":
         items = []
@@ -184,6 +189,11 @@ class Decoder:
         if len(parts) != 3 or any(type(p) is not int for p in parts) or parts[2] == 0:
             raise ValueError("malformed range")
         return range(*parts)
+
+    def tag_type(self, body, depth):
+        if type(body) is not str or body not in TYPES:
+            raise ValueError("malformed type")
+        return TYPES[body]
 
     def tag_handle(self, body, depth):
         if type(body) is not int or self.handle is None:
