@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import execution, memory, throughput
+from bench import execution, fanout, memory, throughput
 
 
 def main() -> None:
@@ -27,6 +27,7 @@ def main() -> None:
     print(f"{'benchmark':<46} {'rlef':>12}  {'baseline':>18}  ratio")
     execution.run(results, quick=args.quick)
     throughput.run(results, quick=args.quick)
+    fanout.run(results, quick=args.quick)
     memory.run(results, quick=args.quick)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
