@@ -24,12 +24,11 @@ from types import FrameType
 
 from redis.exceptions import RedisError
 
-from service import keys
 from service.executor import Policy
 from service.jobs import run_job
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult
-from service.worker_store import Job, WorkerStore, parse
+from service.worker_store import Job, WorkerStore
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +113,7 @@ class Worker:
         """Ack and delete entries pending here that are not jobs (a foreign producer's):
         left pending, they would fail every claim and reclaim that meets them."""
         try:
-            r = self.store.r
-            pending = r.xpending_range(keys.JOBS, keys.GROUP, min="-", max="+", count=100,
-                                       consumername=self.store.consumer)
-            for entry in pending:
-                for sid, fields in r.xrange(keys.JOBS, entry["message_id"],
-                                            entry["message_id"]):
-                    try:
-                        parse(sid, fields)
-                    except (KeyError, ValueError, TypeError):
-                        log.error("dropping malformed job entry %s: %r", sid, fields)
-                        r.xack(keys.JOBS, keys.GROUP, sid)
-                        r.xdel(keys.JOBS, sid)
+            self.store.drop_malformed()
         except Exception:
             log.exception("could not drop malformed job entries")
 

@@ -44,9 +44,6 @@ log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-parse = Job.parse  # the old name: service/worker.py moves to WorkerStore.drop_malformed()
-
-
 def latency_bucket(seconds: float) -> str:
     for le in LATENCY_BUCKETS:
         if seconds <= le:
