@@ -7,7 +7,9 @@ a stream entry from a foreign producer that is not a job at all.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import threading
 import time
 from typing import Any
 
@@ -16,7 +18,13 @@ import pytest
 import redis
 
 from service import keys
-from tests.integration.queue_helpers import Procs, fresh_db, workers_alive
+from service.client import ExecutionClient
+from service.executor import policy_from
+from service.schema import ExecuteRequest
+from service.settings import Settings
+from service.worker import Worker, consumer_name
+from service.worker_store import WorkerStore
+from tests.integration.queue_helpers import fresh_db, workers_alive
 
 CALL = {"language": "python", "tests": [{"type": "call", "entry_point": "f", "expected": 1.5}]}
 HOSTILE = {
@@ -31,13 +39,6 @@ HOSTILE = {
 }
 BENIGN = {"language": "python", "code": "print(input())",
           "tests": [{"type": "stdio", "stdin": "hi", "expected_stdout": "hi"}]}
-
-
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.stop()
 
 
 def run_batch(api: str, requests: list[dict[str, Any]], timeout_s: float) -> list[dict]:
@@ -90,3 +91,38 @@ def test_an_entry_that_is_not_a_job_is_dropped(procs):
         time.sleep(0.1)
     assert r.xlen(keys.JOBS) == 0  # acked and deleted, not left to poison reclaims
     assert [b.get("threads") for b in heartbeats(url)] == [1]
+
+
+def kill_thread(name: str) -> None:
+    """Fault injection: end a thread of this process as an uncaught exception would."""
+    thread = next(t for t in threading.enumerate() if t.name == name)
+    assert thread.ident is not None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                               ctypes.py_object(SystemExit))
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_job_thread_is_replaced(local_sandbox):
+    url = fresh_db(13)
+    settings = Settings(pool_size=1)
+    worker = Worker(WorkerStore(url, consumer_name()), local_sandbox, policy_from(settings),
+                    concurrency=1, heartbeat_s=0.2)
+    runner = threading.Thread(target=worker.run, name="h1-worker", daemon=True)
+    runner.start()
+    try:
+        workers_alive(url, 1)
+        kill_thread("job-0")  # silently, as a thread dies: nothing takes jobs any more
+        out: dict[str, Any] = {}
+        req = ExecuteRequest.model_validate({**BENIGN, "id": "after-death"})
+        client = threading.Thread(
+            target=lambda: out.update(r=ExecutionClient(url).execute_many([req])), daemon=True)
+        client.start()
+        client.join(timeout=30)
+        assert "r" in out, "no job thread took the job"
+        assert out["r"][0].verdict == "accepted"
+        assert worker.restarts == 1 and [b.get("threads") for b in heartbeats(url)] == [1]
+    finally:
+        worker.stop.set()
+        runner.join(timeout=30)
