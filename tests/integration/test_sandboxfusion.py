@@ -17,6 +17,7 @@ import pytest
 
 from service.sandboxfusion import from_result
 from service.schema import ExecuteResult
+from tests.integration.queue_helpers import Procs, fresh_db, workers_alive
 from tests.integration.rlef_server import rlef_serve
 
 APPS = Path(__file__).resolve().parents[3] / "shared/data/mapcoder/APPS_selected150.jsonl"
@@ -210,3 +211,20 @@ def test_verl_scores_apps_through_rlef(url: str, problem: str) -> None:
 
     assert score(REFERENCE[problem]) == 1.0
     assert score(WRONG[problem]) < 1.0
+
+
+def test_through_the_queue(procs: Procs) -> None:
+    """The same protocol when the API fronts Redis and the job runs on a worker."""
+    redis_url = fresh_db(13)
+    procs.worker(redis_url)
+    workers_alive(redis_url, 1)
+    api = procs.api(redis_url)
+    data = base64.b64encode(b"6 7\n").decode()
+    code = "a, b = map(int, open('in.txt').read().split())\nopen('out.txt', 'w').write(" \
+           "str(a * b))\nprint(a * b, end='  ')\n"
+    res = run(api, code, files={"in.txt": data}, fetch_files=["out.txt", "missing.txt"])
+    assert res.status == "Success" and res.run_result.stdout == "42  "
+    assert res.files == {"out.txt": base64.b64encode(b"42").decode()}
+    bad = run(api, "int main( {", "cpp")
+    assert bad.status == "Failed" and bad.run_result is None
+    assert bad.compile_result.return_code not in (0, None)
