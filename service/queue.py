@@ -1,7 +1,7 @@
 """Job queues behind one interface: in-process (embedded default) and Redis Streams.
 
 The API submits batches and waits on their results; who runs the jobs differs:
-`LocalQueue` runs them on this process's sandbox pool, `RedisQueue` (redis_queue.py)
+`InProcessQueue` runs them on this process's sandbox pool, `RedisQueue` (redis_queue.py)
 leaves them to `rlef worker` processes on any number of machines.
 """
 
@@ -65,7 +65,7 @@ class _Batch:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class LocalQueue:
+class InProcessQueue:
     """Runs jobs in this process on its warm sandbox pool; keeps results for `ttl_s`."""
 
     def __init__(self, sandbox: Sandbox, policy: Policy, concurrency: int, max_depth: int,

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from service import metrics
 from service.executor import Policy, policy_from
 from service.jobs import run_job
-from service.queue import JobQueue, LocalQueue
+from service.queue import InProcessQueue, JobQueue
 from service.redis_queue import RedisQueue
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult, LanguageInfo
@@ -54,8 +54,8 @@ def build_state(settings: Settings, sandbox: Sandbox | None) -> State:
         return State(settings, None, RedisQueue(settings.redis_url, settings.max_queue_depth,
                                                 settings.result_ttl_s))
     assert sandbox is not None
-    queue = LocalQueue(sandbox, policy_from(settings), settings.pool_size,
-                       settings.max_queue_depth, settings.result_ttl_s)
+    queue = InProcessQueue(sandbox, policy_from(settings), settings.pool_size,
+                           settings.max_queue_depth, settings.result_ttl_s)
     return State(settings, sandbox, queue)
 
 
