@@ -42,12 +42,33 @@ def request_problems(req: ExecuteRequest, settings: Settings) -> list[str]:
     total_input = sum(len(t.model_dump_json()) for t in req.tests)
     if total_input > settings.max_input_kb * 1024:
         problems.append(f"tests are larger than the maximum {settings.max_input_kb} KB")
+    problems += path_problems(req)
     maxima = settings.max_limits()
     for name, value in req.limits.model_dump().items():
         cap = getattr(maxima, name)
         if value > cap:
             problems.append(f"limits.{name}={value} exceeds the server maximum {cap}")
     return problems
+
+
+MAX_NAME, MAX_PATH = 255, 4096
+
+
+def path_problems(req: ExecuteRequest) -> list[str]:
+    """`files` and `fetch_files` name paths inside the run's directory: relative, no `..`.
+
+    The sandbox refuses the others too; refusing them here says it is the request's fault.
+    """
+    named = [("files", p) for p in req.files] + [("fetch_files", p) for p in req.fetch_files]
+    return [f"{field}: {path[:200]!r} is not a relative path inside the run directory"
+            for field, path in named if not is_relative_path(path)][:MAX_REPORTED]
+
+
+def is_relative_path(path: str) -> bool:
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and len(path) <= MAX_PATH \
+        and "\0" not in path and all(p not in ("", ".", "..") and len(p.encode()) <= MAX_NAME
+                                     for p in parts)
 
 
 def value_problems(req: ExecuteRequest) -> list[str]:

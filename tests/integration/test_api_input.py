@@ -97,6 +97,10 @@ BAD = [
     ("inf-tolerance", body(tests=call().replace('"f",', '"f", "rel_tol": Infinity,')),
      "rel_tol"),
     ("huge-int-arg", body(tests=call(args=f"[{'9' * 5000}]")), "body"),
+    ("file-outside", body(extra=', "files": {"../x": "aGk="}'), "relative path"),
+    ("file-absolute", body(extra=', "files": {"/etc/passwd": "aGk="}'), "relative path"),
+    ("file-nul", body(extra=', "files": {"a\\u0000b": "aGk="}'), "relative path"),
+    ("fetch-outside", body(extra=', "fetch_files": ["a/../../b"]'), "relative path"),
 ]
 
 
