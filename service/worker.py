@@ -28,6 +28,8 @@ from service.executor import Policy
 from service.jobs import run_job
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult
+from service.settings import Settings
+from service.validation import request_problems
 from service.worker_store import Job, WorkerStore
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,11 @@ log = logging.getLogger(__name__)
 class Worker:
     def __init__(self, store: WorkerStore, sandbox: Sandbox, policy: Policy, concurrency: int,
                  visibility_s: float = 60.0, max_attempts: int = 3,
-                 heartbeat_s: float = 2.0) -> None:
+                 heartbeat_s: float = 2.0, settings: Settings | None = None) -> None:
         self.store, self.sandbox, self.policy = store, sandbox, policy
+        # With settings, each job is held to this server's maxima again: a producer that
+        # writes to Redis directly (the client's redis:// mode) never passed the API's check.
+        self.settings = settings
         self.concurrency = concurrency
         self.visibility_ms = int(visibility_s * 1000)
         self.max_attempts = max_attempts
@@ -142,30 +147,35 @@ class Worker:
         with self._lock:
             self._in_hand[job.stream_id] = job
         try:
-            self._finish(job, self._run(job))
+            self._finish(job, *self._run(job))
         except Exception:  # not stored: the job stays pending and is reclaimed later
             log.exception("job %s: could not store its result", job.stream_id)
         finally:
             with self._lock:
                 self._in_hand.pop(job.stream_id, None)
 
-    def _finish(self, job: Job, result: ExecuteResult) -> None:
-        if result.status == "sandbox_error" and job.attempts < self.max_attempts:
+    def _finish(self, job: Job, result: ExecuteResult, retryable: bool) -> None:
+        if result.status == "sandbox_error" and retryable and job.attempts < self.max_attempts:
             log.warning("job %s attempt %d: %s; requeued", job.stream_id, job.attempts,
                         result.error)
             self._retrying(lambda: self.store.requeue(job), attempts=20)
             return
-        if result.status == "sandbox_error":
+        if result.status == "sandbox_error" and retryable:
             result.error = f"failed after {job.attempts} attempts: {result.error}"
         self._retrying(lambda: self.store.store(job, result), attempts=20)
         self.done += 1
 
-    def _run(self, job: Job) -> ExecuteResult:
+    def _run(self, job: Job) -> tuple[ExecuteResult, bool]:
+        """The job's result, and whether another attempt could give a different one."""
         try:
             req = ExecuteRequest.model_validate_json(job.request_json)
         except ValueError as e:  # validated by the API; only a foreign producer gets here
-            return ExecuteResult(status="sandbox_error", error=f"malformed job: {e}")
-        return run_job(req, self.sandbox, self.policy)
+            return ExecuteResult(status="sandbox_error", error=f"malformed job: {e}"), False
+        problems = request_problems(req, self.settings) if self.settings else []
+        if problems:
+            return ExecuteResult(id=req.id, status="sandbox_error", total=len(req.tests),
+                                 error="request refused: " + "; ".join(problems)), False
+        return run_job(req, self.sandbox, self.policy), True
 
 
 def consumer_name() -> str:

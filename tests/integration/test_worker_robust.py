@@ -11,6 +11,8 @@ import ctypes
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -103,26 +105,49 @@ def kill_thread(name: str) -> None:
     assert not thread.is_alive()
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_dead_job_thread_is_replaced(local_sandbox):
-    url = fresh_db(13)
-    settings = Settings(pool_size=1)
-    worker = Worker(WorkerStore(url, consumer_name()), local_sandbox, policy_from(settings),
-                    concurrency=1, heartbeat_s=0.2)
+@contextmanager
+def in_process_worker(url: str, sandbox: Any, settings: Settings) -> Iterator[Worker]:
+    worker = Worker(WorkerStore(url, consumer_name()), sandbox, policy_from(settings),
+                    concurrency=1, heartbeat_s=0.2, settings=settings)
     runner = threading.Thread(target=worker.run, name="h1-worker", daemon=True)
     runner.start()
     try:
         workers_alive(url, 1)
-        kill_thread("job-0")  # silently, as a thread dies: nothing takes jobs any more
-        out: dict[str, Any] = {}
-        req = ExecuteRequest.model_validate({**BENIGN, "id": "after-death"})
-        client = threading.Thread(
-            target=lambda: out.update(r=ExecutionClient(url).execute_many([req])), daemon=True)
-        client.start()
-        client.join(timeout=30)
-        assert "r" in out, "no job thread took the job"
-        assert out["r"][0].verdict == "accepted"
-        assert worker.restarts == 1 and [b.get("threads") for b in heartbeats(url)] == [1]
+        yield worker
     finally:
         worker.stop.set()
         runner.join(timeout=30)
+
+
+def run_direct(url: str, req: ExecuteRequest, timeout_s: float = 30) -> Any:
+    """Through Redis with no API in between (the client's redis:// mode)."""
+    out: dict[str, Any] = {}
+    client = threading.Thread(
+        target=lambda: out.update(r=ExecutionClient(url).execute_many([req])), daemon=True)
+    client.start()
+    client.join(timeout=timeout_s)
+    assert "r" in out, "no job thread took the job"
+    return out["r"][0]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_job_thread_is_replaced(local_sandbox):
+    url = fresh_db(13)
+    with in_process_worker(url, local_sandbox, Settings(pool_size=1)) as worker:
+        kill_thread("job-0")  # silently, as a thread dies: nothing takes jobs any more
+        res = run_direct(url, ExecuteRequest.model_validate({**BENIGN, "id": "after-death"}))
+        assert res.verdict == "accepted"
+        assert worker.restarts == 1 and [b.get("threads") for b in heartbeats(url)] == [1]
+
+
+def test_jobs_written_to_redis_directly_are_held_to_the_maxima(local_sandbox):
+    url = fresh_db(14)
+    settings = Settings(pool_size=1, max_cpu_time_s=10, max_tests=3)
+    with in_process_worker(url, local_sandbox, settings):
+        greedy = ExecuteRequest.model_validate({**BENIGN, "limits": {"cpu_time_s": 20}})
+        res = run_direct(url, greedy)
+        assert res.status == "sandbox_error" and "exceeds the server maximum" in res.error
+        assert "attempts" not in res.error  # refused once, not retried
+        many = ExecuteRequest.model_validate({**BENIGN, "tests": BENIGN["tests"] * 4})
+        assert "at most 3" in run_direct(url, many).error
+        assert run_direct(url, ExecuteRequest.model_validate(BENIGN)).verdict == "accepted"
