@@ -25,7 +25,7 @@ RLEF = str(Path(sys.executable).parent / "rlef")
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with rlef_serve(tmp_path_factory.mktemp("svc") / "serve.log", "--pool-size", "2") as u:
+    with rlef_serve(tmp_path_factory.mktemp("svc") / "serve.log", "--pool-size", "4") as u:
         yield u
 
 
