@@ -6,7 +6,7 @@ program reaches test code. JSON carries None, bool, int, float and str natively;
 JSON object is a one-key tag for another built-in type:
 
   {"tuple": [..]} {"set": [..]} {"frozenset": [..]} {"dict": [[k, v], ..]}
-  {"bytes": "latin-1 text"} {"bytearray": ".."} {"complex": [re, im]} {"int": "digits"}
+  {"bytes": "latin-1 text"} {"bytearray": ".."} {"complex": [re, im]} {"int": "-0x1f.."}
   {"range": [start, stop, step]} {"iter": [..]} (a generator or map: an iterator again)
   {"Counter" | "OrderedDict" | "defaultdict": [[k, v], ..]} {"deque": [..]}
   (rebuilt from this side's own collections: a patched class in the program is not)
@@ -21,13 +21,12 @@ ValueError for anything else: the test then fails; nothing the program sends is 
 import collections
 import json
 import re
-import sys
 
 MAX_DEPTH = 200
 MAX_ITEMS = 2_000_000
-MAX_INT_DIGITS = 20_000
+MAX_INT_DIGITS = 1_000_000  # hex digits: 4 million bits
 MAX_ITER = 1_000_000
-INT_RE = re.compile(r"-?[0-9]+\Z")
+INT_RE = re.compile(r"-?0x[0-9a-f]+\Z")
 TAGS = ("tuple", "set", "frozenset", "dict", "bytes", "bytearray", "complex", "int",
         "range", "iter", "handle", "Counter", "OrderedDict", "defaultdict", "deque", "type")
 TYPES = {t.__name__: t for t in (int, float, complex, str, bytes, bytearray, bool, list, tuple,
@@ -81,11 +80,8 @@ def encode(value, handles=None, depth=0):
 
 
 def _int_text(value):
-    try:
-        return str(value)
-    except ValueError:
-        sys.set_int_max_str_digits(0)
-        return str(value)
+    """Hexadecimal: linear to parse back, whatever the size (decimal is quadratic)."""
+    return hex(value)
 
 
 def dumps(value, handles=None):
@@ -180,9 +176,7 @@ class Decoder:
     def tag_int(self, body, depth):
         if type(body) is not str or len(body) > MAX_INT_DIGITS or not INT_RE.match(body):
             raise ValueError("malformed or oversized integer")
-        if len(body) > 4000:
-            sys.set_int_max_str_digits(0)
-        return int(body)
+        return int(body, 16)
 
     def tag_range(self, body, depth):
         parts = self._list(body, depth)
