@@ -13,6 +13,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from itertools import zip_longest
 from typing import Any
 
@@ -36,14 +37,21 @@ def _close(expected: float, actual: float, abs_tol: float, rel_tol: float) -> bo
 
 def float_token_eq(expected: str, actual: str, abs_tol: float, rel_tol: float) -> bool:
     """One token of the `float` checker: tolerance only where the expected token is a
-    float numeral; integer tokens and words must match exactly."""
+    float numeral; an integer token must be matched by exactly its value, a word by itself."""
     if expected == actual:
         return True
-    if _INT.fullmatch(expected) or not _FLOAT.fullmatch(expected):
+    if not (_FLOAT.fullmatch(expected) and _FLOAT.fullmatch(actual)):
         return False
-    if not _FLOAT.fullmatch(actual):
-        return False
+    if _INT.fullmatch(expected):  # exact: "2.000" is 2, "1000001" is not 1000000
+        return _exactly_equal(expected, actual)
     return _close(float(expected), float(actual), abs_tol, rel_tol)
+
+
+def _exactly_equal(expected: str, actual: str) -> bool:
+    try:
+        return Decimal(expected) == Decimal(actual)
+    except ArithmeticError:  # an exponent beyond Decimal's range: not this integer
+        return False
 
 
 def tokens(s: str) -> Iterator[str]:

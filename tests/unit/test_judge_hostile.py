@@ -146,7 +146,13 @@ def test_sql_int_columns_are_exact():
     ("0.5", "0.5000001", True),
     ("1e3", "1000.0000001", True),
     ("1000000", "1000001", False),       # integer tokens are exact
-    ("1000000", "1000000.0", False),
+    ("1000000", "1000000.0", True),      # ... by their exact value
+    ("2", "2.000000", True),
+    ("-0", "0.0", True),
+    ("1000000", "1000000.0000001", False),
+    ("1000000", "1e6", True),
+    ("3", "1e9999999999999999999", False),
+    ("3", "3" + "0" * 5000, False),
     ("1000000", "1000000", True),
     ("1.5", "١.٥", False),              # Arabic-Indic digits
     ("1.5", "1_0.5", False),
