@@ -5,12 +5,19 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install setup images demo demo-train test stress lint bench up down clean
 
-install: $(BIN)/rlef
+# .venv with everything (the trainer and the test tools); the demo needs only the service
+install: $(VENV)/.installed-all
 
-$(BIN)/rlef: pyproject.toml
+$(VENV)/.installed-all: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@
+
+$(VENV)/.installed-service: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
 	touch $@
 
 # everything the tests need (packages, dockerd + runsc, Redis, venv, images); only what is missing
@@ -22,8 +29,9 @@ images: install
 	scripts/setup.sh images
 
 demo:
-	scripts/setup.sh demo_packages venv
-	$(BIN)/rlef demo
+	scripts/setup.sh demo_packages
+	$(MAKE) -s $(VENV)/.installed-service
+	$(BIN)/rlef-service demo
 
 demo-train:
 	scripts/setup.sh demo_packages venv
