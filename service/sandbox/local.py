@@ -93,7 +93,7 @@ def launch_local(work_mb: int) -> LocalRunner:
     drop: dict[str, Any] = {}
     if os.geteuid() == 0 and memory is None:
         drop = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
-    argv = in_cgroup(bwrap_argv(work_mb, memory and str(memory.path)), memory)
+    argv = in_cgroup(bwrap_argv(work_mb, str(memory.path) if memory else None), memory)
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
         start_new_session=True, env={"PATH": "/usr/bin:/bin"}, **drop,
@@ -103,7 +103,7 @@ def launch_local(work_mb: int) -> LocalRunner:
     proc.stdin.close()
     proc.stdout.close()
     runner = LocalRunner(proc, RunnerClient(transport, memory=memory), memory)
-    return start_runner(runner, timeout_s=30, memcg=memory and MEMCG_MOUNT)
+    return start_runner(runner, timeout_s=30, memcg=MEMCG_MOUNT if memory else None)
 
 
 class LocalSandbox:

@@ -290,5 +290,6 @@ def test_compiler_bomb_is_a_compile_error_and_the_sandbox_survives(hostile_run):
 
 
 def test_local_sandbox_does_not_see_usr_local(local_sandbox, policy):
-    res = Runner(local_sandbox, policy)("python", "import os\nprint(sorted(os.listdir('/usr')))\n", [stdio("", "")])
+    program = "import os\nprint(sorted(os.listdir('/usr')))\n"
+    res = Runner(local_sandbox, policy)("python", program, [stdio("", "")])
     assert "local" not in res.tests[0].stdout

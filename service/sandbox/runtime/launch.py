@@ -45,7 +45,7 @@ def spawn_exec(sb, req, cwd, stdin, out_w, err_w):
     table = limits.table(req["limits"], sb.nproc)
     if sb.launcher is not None:
         argv, preexec = sb.launcher_argv(table) + req["argv"], None
-        fds = (sb.launcher,)
+        fds: tuple[int, ...] = (sb.launcher,)
     else:
         argv, fds = req["argv"], ()
         def preexec():

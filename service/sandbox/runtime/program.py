@@ -92,7 +92,7 @@ def run_sql(path, spec):
 def exported(namespace):
     """What the trusted side may bind: the program's callables, and which of them (or of
     its modules) are plainly a module's own, so that side imports those itself."""
-    names = {}
+    names: dict = {}
     for name, value in list(namespace.items()):
         if name.startswith("__"):
             continue
@@ -126,7 +126,7 @@ class Server:
         self.sock = sock
         self.reader = framing.SocketReader(sock)
         self.namespace = namespace
-        self.objects = []
+        self.objects: list = []
         self.decoder = values.Decoder(handle=self.objects.__getitem__)
 
     def handle(self, obj):

@@ -96,8 +96,8 @@ def rebuilt(info):
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         cls = RuntimeError
     exc = cls(message if isinstance(message, str) else "")
-    exc.program_traceback = info.get("traceback") if isinstance(info.get("traceback"), str) \
-        else ""
+    tb = info.get("traceback")
+    exc.program_traceback = tb if isinstance(tb, str) else ""  # type: ignore[attr-defined]
     return exc
 
 
@@ -130,8 +130,9 @@ def failing_line(exc, source):
     """The test line that raised, quoted from the trusted copy of the test."""
     lines = source.splitlines()
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename == "test.py" and 0 < (frame.lineno or 0) <= len(lines):
-            return lines[frame.lineno - 1].strip()
+        lineno = frame.lineno or 0
+        if frame.filename == "test.py" and 0 < lineno <= len(lines):
+            return lines[lineno - 1].strip()
     return ""
 
 

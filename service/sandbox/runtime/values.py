@@ -64,11 +64,11 @@ def encode(value, handles=None, depth=0):
         return {"complex": [value.real, value.imag]}
     if t is range:
         return {"range": [value.start, value.stop, value.step]}
-    if t is type and TYPES.get(value.__name__) is value:
-        return {"type": value.__name__}
+    if t is type and TYPES.get(getattr(value, "__name__", "")) is value:
+        return {"type": getattr(value, "__name__", "")}
     if t.__name__ in ("generator", "map", "filter", "zip", "enumerate", "reversed") \
             and t.__module__ == "builtins":
-        items = []
+        items: list = []
         for v in value:
             if len(items) >= MAX_ITER:
                 raise Unencodable("iterator too long")
