@@ -103,12 +103,12 @@ class Worker:
         if self.alive == 0:  # nothing here would take a job: let the heartbeat expire
             log.error("no job thread alive; not beating")
             return
-        self.store.heartbeat({"pid": os.getpid(), "host": socket.gethostname(),
-                              "concurrency": self.concurrency, "threads": self.alive,
-                              "restarts": self.restarts, "done": self.done},
-                             ttl_s=max(5, int(self.heartbeat_s * 3)))
         with self._lock:
             running = list(self._in_hand)
+        self.store.heartbeat({"pid": os.getpid(), "host": socket.gethostname(),
+                              "concurrency": self.concurrency, "threads": self.alive,
+                              "busy": len(running), "restarts": self.restarts,
+                              "done": self.done}, ttl_s=max(5, int(self.heartbeat_s * 3)))
         self.store.touch(running)
         if self._reclaimed.empty():
             for job in self.store.reclaim(self.visibility_ms, count=self.concurrency):
