@@ -62,7 +62,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export RLEF_REDIS_IMAGE ?= rlef-service:latest
 WORKERS ?= 2
 
-up:
+up: images
 	$(COMPOSE) up -d --scale worker=$(WORKERS)
 
 down:
