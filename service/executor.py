@@ -156,13 +156,16 @@ def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy:
                        tuple(req.fetch_files) if i == last else ())
              for i, (t, n) in enumerate(zip(req.tests, nonces, strict=True))]
     per_frame = max(1, BATCH_OUTPUT_BYTES // (2 * req.limits.output_kb * 1024))
-    outcomes: list[RunOutcome] = []
+    results: list[TestResult] = []
     for start in range(0, len(plans), per_frame):
-        outcomes += session.run_many(plans[start:start + per_frame])
-    if fetched is not None and outcomes:
-        fetched.update(outcomes[-1].files)
-    return [_judged(session, req, spec, policy, test, outcome, nonce)
-            for test, outcome, nonce in zip(req.tests, outcomes, nonces, strict=True)]
+        # judged frame by frame: one frame's raw output is held at a time, not the job's
+        end = start + per_frame
+        frame = session.run_many(plans[start:end])
+        if fetched is not None and end >= len(plans) and frame:
+            fetched.update(frame[-1].files)
+        results += [_judged(session, req, spec, policy, test, outcome, nonce) for test, outcome,
+                    nonce in zip(req.tests[start:end], frame, nonces[start:end], strict=True)]
+    return results
 
 
 def decoded(files: dict[str, str]) -> dict[str, bytes]:
@@ -191,7 +194,8 @@ def _judged(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: P
             test: Test, outcome: RunOutcome, nonce: str) -> TestResult:
     """The test's verdict, after its checker program has run where it has one."""
     checker = _run_checker(session, test, outcome, policy)
-    result = judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker)
+    result = judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker,
+                         keep_bytes=judge.keep_per_test(len(req.tests)))
     if req.full_output:  # the caller compares the output itself: all of it, as printed
         result = result.model_copy(update={"stdout": judge.text(outcome.stdout),
                                            "stderr": judge.text(outcome.stderr)})
