@@ -22,8 +22,10 @@ from integrations.trl import FINAL_CODE, score_codes
 from service.client import ExecutionClient
 from service.schema import Limits, Test, Verdict
 
+# no backticks here: in veRL the whole exchange is one response string, and a fence in the
+# feedback would pair up with the model's next one when the reward extracts the code
 RETRY = "{feedback}\n\nFix the program. Reply with the whole corrected program in one " \
-        "```{language} block."
+        "fenced {language} code block."
 
 
 @dataclass

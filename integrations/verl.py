@@ -117,7 +117,7 @@ class RlefInteraction(BaseInteraction):
         lang = state["language"]
         state["code"] = code = extract_code(reply, lang)
         if code is None:
-            note = f"No ```{lang} code block found in your answer."
+            note = f"No fenced {lang} code block found in your answer."
             return False, RETRY.format(feedback=note, language=lang), 0.0, {}
         res = await run(self.client, code, state["public"], lang, self.limits)
         if res.status == "sandbox_error":  # not the model's fault: no feedback, no score

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from integrations.trl_rollout import RETRY
 from tests.integration.rlef_server import rlef_serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,9 @@ def test_custom_reward_function_as_verl_loads_it(url: str) -> None:
     wrong = score(SUB)
     assert wrong["score"] == 0.0 and wrong["passed"] == pytest.approx(1 / 3)
     assert score("I cannot solve this.")["score"] == 0.0
+    # a multi-turn response is one string in veRL: the last turn's program is scored
+    feedback = RETRY.format(feedback="Expected '3' but got '-1'", language="python")
+    assert score(f"{SUB}\n{feedback}\n{ADD}")["score"] == 1.0
     call = json.dumps({"fn_name": "twice", "inputs": ["3", "[1, 2]"],
                        "outputs": ["6", "[1, 2, 1, 2]"]})
     assert score("```python\ndef twice(x):\n    return x * 2\n```", call)["score"] == 1.0
