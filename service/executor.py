@@ -112,7 +112,10 @@ def compile_submission(session: Session, spec: LanguageSpec, code: str, policy: 
         out = session.run(RunSpec(argv=argv, limits=limits, env=sandbox_env(spec),
                                   in_build_dir=True, fetch=names))
         result = compile_result(out, limits)
-        if names and (result.status == "error" or set(names) <= set(out.files)):
+        # a compile cut short by a limit is not the source's verdict: another request's
+        # limits may let it through
+        limited = out.timed_out or out.output_exceeded or bool(out.oom_killed)
+        if names and not limited and (result.status == "error" or set(names) <= set(out.files)):
             compile_cache.CACHE.put(key, compile_cache.Entry(result, dict(out.files)))
         return result
 

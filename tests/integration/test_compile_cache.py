@@ -65,3 +65,10 @@ def test_bounded_least_recently_used_out() -> None:
     assert cache.get("big") is None
     cache.put("d", Entry(ok, {"main": b"x" * 9_500}))
     assert cache.get("a") is None and cache.get("c") is None and cache.get("d")
+
+
+def test_a_compile_cut_short_is_not_cached(local_sandbox: Sandbox, policy: Policy) -> None:
+    code = DOUBLE.format(tag=secrets.token_hex(8))
+    hurried = execute(job(code, 2, compile_timeout_s=0.01), local_sandbox, policy)
+    assert hurried.verdict == Verdict.compile_error and hurried.compile.timed_out
+    assert execute(job(code, 2), local_sandbox, policy).verdict == Verdict.accepted
