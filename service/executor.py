@@ -199,7 +199,9 @@ def _judged(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: P
     checker = _run_checker(session, test, outcome, policy)
     result = judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker,
                          keep_bytes=judge.keep_per_test(len(req.tests)))
-    if req.full_output:  # the caller compares the output itself: all of it, as printed
+    # the caller compares the output itself: all of it, as printed (one test only, so that
+    # a job's results stay bounded: see judge.keep_per_test)
+    if req.full_output and len(req.tests) == 1:
         result = result.model_copy(update={"stdout": judge.text(outcome.stdout),
                                            "stderr": judge.text(outcome.stderr)})
     return result

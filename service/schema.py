@@ -121,8 +121,8 @@ class ExecuteRequest(_Strict):
         [], max_length=100, description="paths relative to the run dir, read back after the "
         "last test's run, base64 in the result's `files`")
     full_output: bool = Field(
-        False, description="each test's stdout/stderr whole and exact (up to output_kb), not "
-        "an excerpt")
+        False, description="a single-test request's stdout/stderr whole and exact (up to "
+        "output_kb), not an excerpt")
     compile_timeout_s: float | None = Field(
         None, gt=0, description="compile wall time, capped by the server's")
 
