@@ -18,6 +18,7 @@ import base64
 import binascii
 import os
 from typing import Any, Literal
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -152,10 +153,39 @@ async def run_code(body: RunCodeRequest, request: Request) -> Any:
     problems = request_problems(req, state.settings)
     if problems:
         raise HTTPException(422, detail=problems)
-    budget = body.compile_timeout + body.run_timeout + CALLER_SLACK_S - ANSWER_MARGIN_S
-    try:
-        res = await asyncio.wait_for(state.run(req), timeout=max(budget, 1.0))
-    except TimeoutError:
-        raise HTTPException(504, detail="overloaded: the job could not finish before the "
-                                        "caller's deadline; retry") from None
+    res = await run_in_time(state, req, body.compile_timeout + body.run_timeout)
     return from_result(res, LANGUAGES[req.language].compile is not None)
+
+
+OVERLOADED = "overloaded: the job could not start before the caller's deadline; retry"
+_SLOTS: WeakKeyDictionary[Any, asyncio.Semaphore] = WeakKeyDictionary()
+
+
+def slots(state: Any) -> asyncio.Semaphore | None:
+    """/run_code jobs running at once in an embedded service: one per warm sandbox."""
+    if state.sandbox is None:
+        return None
+    if state not in _SLOTS:
+        _SLOTS[state] = asyncio.Semaphore(max(1, state.settings.pool_size))
+    return _SLOTS[state]
+
+
+async def run_in_time(state: Any, req: ExecuteRequest, work_s: float) -> ExecuteResult:
+    """The job, or a 504 as soon as it cannot start in time: the caller waits work_s plus
+    its slack. Embedded, a job that never got a sandbox is never run; through the queue
+    the answer comes before the caller's deadline (the job itself stays queued)."""
+    start_within = CALLER_SLACK_S - ANSWER_MARGIN_S
+    gate = slots(state)
+    if gate is None:
+        try:
+            return await asyncio.wait_for(state.run(req), timeout=work_s + start_within)
+        except TimeoutError:
+            raise HTTPException(504, detail=OVERLOADED) from None
+    try:
+        await asyncio.wait_for(gate.acquire(), timeout=start_within)
+    except TimeoutError:
+        raise HTTPException(504, detail=OVERLOADED) from None
+    try:
+        return await state.run(req)  # type: ignore[no-any-return]
+    finally:
+        gate.release()
