@@ -51,10 +51,14 @@ def runtime_modules() -> list[list[str]]:
     return [[name, pkg.joinpath(f"{name}.py").read_text()] for name in MODULES]
 
 
-def runner_config(nproc_rlimit: bool, memcg: str | None = None) -> dict[str, Any]:
+def runner_config(nproc_rlimit: bool, memcg: str | None = None,
+                  memory_bound: bool = False) -> dict[str, Any]:
     """The runner's start frame: the launcher's C source travels with it, so the sandbox
-    image needs none of the service's files."""
+    image needs none of the service's files. `memory_bound`: the host bounds each job's
+    memory with a cgroup, so no address-space limit is needed (it counts reservations,
+    not memory: thread stacks, malloc arenas, the JVM's and V8's heaps)."""
     return {"nproc_rlimit": nproc_rlimit, "loader": LOADER, "memcg": memcg,
+            "memory_bound": memory_bound,
             "launcher_c": resources.files("service.sandbox.runtime")
             .joinpath("launcher.c").read_text()}
 
@@ -210,7 +214,9 @@ S = TypeVar("S", bound=Started)
 def start_runner(runner: S, timeout_s: float, memcg: str | None = None) -> S:
     """Hand the runner its start frame; a runner that does not come up is killed."""
     try:
-        runner.client.start(runner_config(nproc_rlimit=True, memcg=memcg), timeout_s=timeout_s)
+        config = runner_config(nproc_rlimit=True, memcg=memcg,
+                               memory_bound=runner.client.memory is not None)
+        runner.client.start(config, timeout_s=timeout_s)
     except SandboxError:
         runner.kill()
         raise

@@ -177,7 +177,8 @@ SURVIVOR = (  # a child whose main thread exits while a thread keeps running
     "    a = open(mark).read(); time.sleep(0.3); b = open(mark).read()\n"
     "    print('SURVIVOR' if a != b else 'ok'); sys.exit(0)\n"
     "open(mark, 'w').write('0')\n"
-    "if os.fork() == 0:\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
     "    os.setsid()\n"
     "    def beat():\n"
     "        n = 0\n"
@@ -185,6 +186,9 @@ SURVIVOR = (  # a child whose main thread exits while a thread keeps running
     "            n += 1; open(mark, 'w').write(str(n)); time.sleep(0.01)\n"
     "    threading.Thread(target=beat).start()\n"
     "    ctypes.CDLL(None).syscall(60, 0)  # exit this thread only\n"
+    "while open(mark).read() == '0' or \\\n"
+    "        open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z':\n"
+    "    time.sleep(0.01)  # the survivor is beating and its leader is a zombie\n"
     "print('ok')\n")
 
 
@@ -197,24 +201,33 @@ def test_detached_worker_cannot_answer_after_the_program_exits(hostile_run):
     """The answer comes from a double-forked worker after the main process has exited:
     the run ends with its main process, so the late answer never counts."""
     code = ("import os, time, threading, ctypes\n"
-            "if os.fork() == 0:\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
             "    os.setsid()\n"
             "    def late():\n"
             "        time.sleep(0.5); print(42, flush=True); os._exit(0)\n"
             "    threading.Thread(target=late).start()\n"
-            "    ctypes.CDLL(None).syscall(60, 0)  # exit this thread only\n")
+            "    ctypes.CDLL(None).syscall(60, 0)  # exit this thread only\n"
+            "while open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z':\n"
+            "    time.sleep(0.01)\n")
     res = hostile_run("python", code, [stdio("", "42")], limits={"wall_time_s": 5})
     assert res.verdict != Verdict.accepted
 
 
 def test_cpu_of_every_process_counts(hostile_run):
-    """Four children burn 0.8 s of CPU each under a 1 s limit: over, together."""
+    """Four orphaned workers burn 0.8 s of CPU each under a 1 s limit and report through
+    a pipe (nobody waits for them): over the limit, together."""
     code = ("import os, time\n"
-            "def burn():\n    t = time.process_time()\n"
-            "    while time.process_time() - t < 0.8: pass\n"
-            "pids = []\nfor _ in range(4):\n    pid = os.fork()\n"
-            "    if pid == 0:\n        burn(); os._exit(0)\n    pids.append(pid)\n"
-            "for p in pids: os.waitpid(p, 0)\nprint('done')\n")
+            "r, w = os.pipe()\n"
+            "for _ in range(4):\n"
+            "    if os.fork() == 0:\n"
+            "        if os.fork() == 0:\n"
+            "            t = time.process_time()\n"
+            "            while time.process_time() - t < 0.8: pass\n"
+            "            os.write(w, b'x'); os._exit(0)\n"
+            "        os._exit(0)\n"
+            "got = b''\nwhile len(got) < 4: got += os.read(r, 4)\n"
+            "time.sleep(0.2)\nprint('done')\n")
     res = hostile_run("python", code, [stdio("", "done")],
                       limits={"cpu_time_s": 1, "wall_time_s": 10})
     assert res.verdict == Verdict.time_limit_exceeded, res.tests[0]
@@ -259,8 +272,11 @@ def test_memory_over_the_limit_is_never_accepted(hostile_run, lang, code):
 
 
 THREADS = {
-    "python": "from concurrent.futures import ThreadPoolExecutor\n"
-              "with ThreadPoolExecutor(8) as ex:\n    print(sum(ex.map(lambda x: x, range(8))))\n",
+    "python": "import threading\nfrom concurrent.futures import ThreadPoolExecutor\n"
+              "b = threading.Barrier(8)\n"
+              "def work(x):\n    data = [bytearray(1000) for _ in range(2000)]\n"
+              "    b.wait()\n    return x + 0 * len(data)\n"
+              "with ThreadPoolExecutor(8) as ex:\n    print(sum(ex.map(work, range(8))))\n",
     "cpp": "#include <thread>\n#include <vector>\n#include <atomic>\n#include <cstdio>\n"
            "int main(){std::atomic<int> s{0};std::vector<std::thread> t;\n"
            "for(int i=0;i<8;i++)t.emplace_back([&,i]{s+=i;});for(auto&x:t)x.join();\n"

@@ -42,7 +42,7 @@ def prepare(req):
 
 
 def spawn_exec(sb, req, cwd, stdin, out_w, err_w):
-    table = limits.table(req["limits"], sb.nproc)
+    table = sb.table(req["limits"])
     if sb.launcher is not None:
         argv, preexec = sb.launcher_argv(table) + req["argv"], None
         fds: tuple[int, ...] = (sb.launcher,)
@@ -146,7 +146,7 @@ def start(sb, req, cwd, stdin, pipes):
     """Spawn the run; (pid, forked zygote or None)."""
     (out_r, out_w), (err_r, err_w), (chan_r, chan_w) = pipes
     kind = req.get("kind", "exec")
-    table = limits.table(req["limits"], sb.nproc)
+    table = sb.table(req["limits"])
     if kind != "exec":
         zygote = sb.ensure_zygote() if kind != "script" or sb.zygote_ok() else None
         if zygote is None and kind != "script":

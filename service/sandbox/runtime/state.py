@@ -16,6 +16,7 @@ class Sandbox:
 
     def __init__(self, config, modules):
         self.nproc = bool(config.get("nproc_rlimit"))
+        self.memory_bound = bool(config.get("memory_bound"))
         self.modules = modules
         self.loader = config["loader"]
         self.launcher = build_launcher(config.get("launcher_c"))
@@ -82,6 +83,12 @@ class Sandbox:
     def settle(self):
         self.kill_rest()
         self.wipe()
+
+    def table(self, lim):
+        """The run's rlimits; the host's cgroup replaces the address-space limit."""
+        if self.memory_bound:
+            lim = dict(lim, address_space=False)
+        return limits.table(lim, self.nproc)
 
     def launcher_argv(self, table):
         return launcher_argv(self.launcher, table)

@@ -151,8 +151,8 @@ def outcome(spec, remote, exports):
         return "passed", ""
     except AssertionError as e:
         line = failing_line(e, spec["code"])
-        detail = str(e)
-        return "failed", (line or "assertion failed") + (" (%s)" % detail if detail else "")
+        detail = str(e)[:500]
+        return "failed", (line or "assertion failed")[:1000] + (" (%s)" % detail if detail else "")
     except ProgramGone as e:
         return "error", str(e)
     except Exception as e:
