@@ -62,6 +62,8 @@ class TrainConfig(BaseModel):
         "auto", description="bf16: bf16 autocast over fp32 trainable weights and optimiser "
                             "state (frozen weights stored in bf16); auto: bf16 on CUDA")
     logprob_chunk: int = Field(1024, description="response tokens per output-head pass")
+    fsdp: bool = Field(False, description="under torchrun: shard parameters, gradients and "
+                                          "optimiser state over ranks (full fine-tuning)")
     lora_r: int = Field(0, description="LoRA rank (peft); 0 trains every weight")
     lora_alpha: int = 32
     gradient_checkpointing: bool = False

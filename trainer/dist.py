@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import distributed as dist
@@ -45,12 +46,53 @@ def average_grads(params: Iterable[torch.nn.Parameter]) -> None:
     if world == 1:
         return
     for p in params:
-        if not p.requires_grad:
+        if not p.requires_grad or hasattr(p, "to_local"):  # fsdp reduced these already
             continue
         if p.grad is None:
             p.grad = torch.zeros_like(p)
         dist.all_reduce(p.grad)
         p.grad /= world
+
+
+def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The transformer's block list (the largest ModuleList: `model.layers`, `h`, ...)."""
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
+    return max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))
+
+
+def shard(model: torch.nn.Module) -> None:
+    """FSDP (fully_shard): parameters, gradients and optimiser state split over ranks,
+    each block its own unit. The root (embeddings, output head) stays gathered after its
+    forward, because log-probs run the output head outside the model's forward."""
+    from torch.distributed.fsdp import fully_shard
+
+    for layer in decoder_layers(model):
+        fully_shard(layer)
+    fully_shard(model, reshard_after_forward=False)
+
+
+def full_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The whole (unsharded) state dict on CPU; every rank must call this."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    state: Any = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
+                                                                      cpu_offload=True))
+    return dict(state)
+
+
+def local_numel(model: torch.nn.Module) -> int:
+    """Parameter elements this rank holds (all of them unless sharded)."""
+    return sum(local(p).numel() for p in model.parameters())
+
+
+def local(t: torch.Tensor) -> torch.Tensor:
+    """A sharded tensor's own shard (a plain tensor as it is)."""
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
+def whole(t: torch.Tensor) -> torch.Tensor:
+    """A sharded tensor gathered (collective); a plain tensor as it is."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
 def mean_metrics(row: dict[str, float], device: torch.device) -> dict[str, float]:
@@ -66,7 +108,7 @@ def mean_metrics(row: dict[str, float], device: torch.device) -> dict[str, float
 
 def checksum(model: torch.nn.Module) -> float:
     """A weight fingerprint, to show that the ranks stayed in sync."""
-    return math.fsum(float(p.double().sum()) for p in model.parameters())
+    return math.fsum(float(whole(p).double().sum()) for p in model.parameters())
 
 
 def gather_floats(x: float, device: torch.device) -> list[float]:

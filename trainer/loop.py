@@ -90,18 +90,19 @@ def fit(cfg: TrainConfig, client: Any | None = None, resume: bool = False) -> Pa
                     "eval_solve_rate": report.multi_turn_solve_rate}
         if log is not None:
             log.write(row)
-        if lead and cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
-            trainer.save(f"checkpoint-{trainer.step}")
-            for old in checkpoints(out)[:-cfg.keep_checkpoints]:
+        if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
+            trainer.save(f"checkpoint-{trainer.step}")  # every rank: fsdp gathers
+            for old in checkpoints(out)[:-cfg.keep_checkpoints] if lead else []:
                 shutil.rmtree(old)
     trainer.close()
     sums = dist.gather_floats(dist.checksum(trainer.model), trainer.device)
-    final = out / "final"
+    held = dist.gather_floats(float(dist.local_numel(trainer.model)), trainer.device)
+    final = trainer.save("final")
     if log is not None:
         log.close()
-        final = trainer.save("final")
         (out / "ranks.json").write_text(json.dumps({"world": trainer.world,
-                                                    "weight_checksums": sums}))
+                                                    "weight_checksums": sums,
+                                                    "parameters_held": held}))
         plot_run(out)
     dist.finish()
     return final

@@ -169,16 +169,20 @@ class ValueModel(nn.Module):
 
 def memory_line(modules: list[nn.Module], base: nn.Module) -> str:
     """`parameters in memory: X.XX× the base model (trainable: N)`, from the tensors
-    actually allocated: a storage shared by several modules counts once."""
+    actually allocated on this rank (a shard under fsdp): a storage shared by several
+    modules counts once."""
+    from trainer.dist import local
+
     storages: dict[int, int] = {}
     trainable: dict[int, int] = {}
     for module in modules:
-        for t in module.parameters():
+        for param in module.parameters():
+            t = local(param)
             if t.is_floating_point():
                 storage = t.untyped_storage()
                 storages[storage.data_ptr()] = storage.nbytes() // t.element_size()
-            if t.requires_grad:
-                trainable[id(t)] = t.numel()
+            if param.requires_grad:
+                trainable[id(param)] = param.numel()
     base_n = sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n)
     return (f"parameters in memory: {sum(storages.values()) / base_n:.2f}\u00d7 the base "
             f"model (trainable: {sum(trainable.values()):,})")

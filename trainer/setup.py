@@ -68,6 +68,9 @@ class Setup:
         if cfg.advantage == "ppo":
             self.value = (ValueModel.on_adapter(self.model, cfg.lora_r, cfg.lora_alpha)
                           if cfg.lora_r else ValueModel(load_lm(cfg.model, self.device)))
+        self.sharded = cfg.fsdp and self.world > 1
+        if self.sharded:
+            self.shard()
         self.value_params = self.value.trainable() if self.value is not None else []
         own = {id(p) for p in self.value_params}
         self.policy_params = [p for p in self.model.parameters()
@@ -104,6 +107,14 @@ class Setup:
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         return model
+
+    def shard(self) -> None:
+        if self.cfg.lora_r or self.cfg.async_rollouts:
+            raise ValueError("fsdp shards full fine-tuning: set lora_r=0 and "
+                             "async_rollouts=false")
+        for model in (self.model, self.ref, self.value):
+            if model is not None:
+                dist.shard(model)
 
     def amp(self) -> torch.autocast:
         return autocast(self.device, self.dtype)
@@ -183,19 +194,25 @@ class Setup:
         self.background.shutdown(wait=True)
 
     def save(self, tag: str) -> Path:
-        """A checkpoint: the policy as a HF model dir, plus V and the optimiser state."""
+        """A checkpoint: the policy as a HF model dir, plus V and the optimiser state.
+
+        Every rank calls it (sharded weights are gathered first); rank 0 writes."""
         path = self.out / tag
         tmp = self.out / f".{tag}.tmp"
+        full = dist.full_state(self.model) if self.sharded else None
+        if self.rank != 0:
+            return path
         # checkpoints keep LoRA adapters (to resume); the final model is merged, so that
         # `rlef eval` and any HF tool load it as a plain model
         final = self.cfg.lora_r and tag == "final"
         model = self.model.merge_and_unload() if final else self.model
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=full)
         self.tok.save_pretrained(tmp)
+        sharded = self.sharded  # sharded optimiser state is not kept: no resume under fsdp
         torch.save({"step": self.step,
-                    "value": self.value.own_state() if self.value is not None else None,
-                    "opt": self.opt.state_dict(),
-                    "vopt": self.vopt.state_dict() if self.vopt is not None else None,
+                    "value": self.value.own_state() if self.value and not sharded else None,
+                    "opt": None if sharded else self.opt.state_dict(),
+                    "vopt": self.vopt.state_dict() if self.vopt and not sharded else None,
                     "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
         if path.exists():
             shutil.rmtree(path)
@@ -203,6 +220,8 @@ class Setup:
         return path
 
     def resume(self, path: Path) -> None:
+        if self.sharded:
+            raise ValueError("--resume is not supported with fsdp yet")
         state = torch.load(path / "trainer_state.pt", map_location=self.device,
                            weights_only=False)
         self.step = state["step"]
