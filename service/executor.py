@@ -109,8 +109,15 @@ def compile_submission(session: Session, spec: LanguageSpec, code: str, policy: 
             return hit.result
         if names:
             limits = replace(limits, output_kb=max(limits.output_kb, compile_cache.ARTIFACT_KB))
-        out = session.run(RunSpec(argv=argv, limits=limits, env=sandbox_env(spec),
-                                  in_build_dir=True, fetch=names))
+        try:
+            out = session.run(RunSpec(argv=argv, limits=limits, env=sandbox_env(spec),
+                                      in_build_dir=True, fetch=names))
+        except SandboxError:
+            if not session.memory_exhausted():
+                raise
+            # the compiler took the sandbox down with it (gVisor): the source's fault
+            return CompileResult(status="error", stderr=(
+                f"Compilation ran out of memory ({limits.memory_mb} MB)."))
         result = compile_result(out, limits)
         # a compile cut short by a limit is not the source's verdict: another request's
         # limits may let it through

@@ -122,10 +122,11 @@ class ContainerMemory:
         if self.cgroup is not None and self.cgroup.exhausted():
             return True
         try:
+            self.container.wait(timeout=5)  # its runner is gone: let the engine catch up
             self.container.reload()
             return bool(self.container.attrs["State"].get("OOMKilled"))
-        except docker.errors.DockerException:
-            return False
+        except (docker.errors.DockerException, OSError):
+            return False  # still running (or unreachable): not an OOM the engine saw
 
 
 def memory_control(container: Any, runtime: str) -> MemoryControl | None:
