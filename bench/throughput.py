@@ -18,7 +18,7 @@ import redis
 
 from bench.execution import report
 from service.client import ExecutionClient
-from service.executor import execute, policy_from
+from service.executor import execute, executor_config
 from service.sandbox import open_sandbox
 from service.schema import ExecuteRequest
 from service.settings import Settings
@@ -55,12 +55,12 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
 def direct_rate(reqs: list[ExecuteRequest], backend: str, threads: int) -> float:
     settings = Settings(pool_size=threads)
     box = open_sandbox(settings, backend)
-    policy = policy_from(settings)
+    exec_config = executor_config(settings)
     try:
-        execute(reqs[0], box, policy)
+        execute(reqs[0], box, exec_config)
         t = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
-            out = list(pool.map(lambda r: execute(r, box, policy), reqs))
+            out = list(pool.map(lambda r: execute(r, box, exec_config), reqs))
         elapsed = time.perf_counter() - t
     finally:
         box.close()
@@ -110,10 +110,10 @@ def hop_latency(results: dict[str, Any], backend: str) -> None:
     req = jobs(1)[0]
     settings = Settings(pool_size=1)
     box = open_sandbox(settings, backend)
-    policy = policy_from(settings)
+    exec_config = executor_config(settings)
     try:
-        execute(req, box, policy)
-        direct = median_time(lambda: execute(req, box, policy), 50)
+        execute(req, box, exec_config)
+        direct = median_time(lambda: execute(req, box, exec_config), 50)
     finally:
         box.close()
     redis.Redis.from_url(REDIS).flushdb()

@@ -48,7 +48,7 @@ def worker(redis_url: Annotated[str, typer.Option(help="redis://host:6379/0")],
     """Run jobs from the Redis queue until SIGTERM (then finish the jobs in hand)."""
     from redis.exceptions import RedisError
 
-    from service.executor import policy_from
+    from service.executor import executor_config
     from service.sandbox import open_sandbox
     from service.sandbox.base import SandboxError
     from service.worker import Worker, consumer_name, install_signal_handlers
@@ -63,7 +63,7 @@ def worker(redis_url: Annotated[str, typer.Option(help="redis://host:6379/0")],
     except SandboxError as e:
         raise fail(str(e)) from e
     store = WorkerStore(redis_url, consumer_name(), ttl_s=settings.result_ttl_s)
-    w = Worker(store, sandbox, policy_from(settings), concurrency=n,
+    w = Worker(store, sandbox, executor_config(settings), concurrency=n,
                visibility_s=settings.visibility_timeout_s, max_attempts=settings.max_attempts)
     install_signal_handlers(w)
     try:
@@ -90,7 +90,7 @@ def load_request(file: Path, language: str, tests: Path) -> ExecuteRequest:
 
 
 def run_local(req: ExecuteRequest, backend: str) -> ExecuteResult:
-    from service.executor import execute, policy_from
+    from service.executor import execute, executor_config
     from service.sandbox import open_sandbox
     from service.sandbox.base import SandboxError
     from service.settings import Settings
@@ -105,7 +105,7 @@ def run_local(req: ExecuteRequest, backend: str) -> ExecuteResult:
     except SandboxError as e:
         raise fail(str(e)) from e
     try:
-        return execute(req, sandbox, policy_from(settings))
+        return execute(req, sandbox, executor_config(settings))
     finally:
         sandbox.close()
 

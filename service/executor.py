@@ -39,7 +39,9 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
-class Policy:
+class ExecutorConfig:
+    """How the executor runs every job: compile and checker limits, feedback size."""
+
     compile_limits: RunLimits
     checker_limits: RunLimits
     feedback_max_chars: int = 2000
@@ -85,7 +87,7 @@ def plan_checker(test: StdioTest, actual: bytes, limits: RunLimits) -> RunSpec:
                    limits=limits, env=sandbox_env(LANGUAGES["python"]), files=files)
 
 
-def compile_submission(session: Session, spec: LanguageSpec, code: str, policy: Policy,
+def compile_submission(session: Session, spec: LanguageSpec, code: str, exec_config: ExecutorConfig,
                        files: dict[str, bytes] | None = None,
                        wall_s: float | None = None) -> CompileResult:
     files = files or {}
@@ -96,7 +98,7 @@ def compile_submission(session: Session, spec: LanguageSpec, code: str, policy: 
     argv = spec.compile_argv(code)
     if argv is None:
         return CompileResult(status="skipped")
-    limits = policy.compile_limits
+    limits = exec_config.compile_limits
     limits = RunLimits(**{**limits.to_wire(), "address_space": spec.compile_address_space_limit})
     if wall_s is not None:
         limits = replace(limits, wall_time_s=min(limits.wall_time_s, wall_s),
@@ -154,12 +156,13 @@ def compile_result(out: RunOutcome, limits: RunLimits) -> CompileResult:
 BATCH_OUTPUT_BYTES = 32 << 20  # bounds one answer frame: tests per round trip x output cap
 
 
-def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: Policy,
+def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec,
+              exec_config: ExecutorConfig,
               fetched: dict[str, bytes] | None = None) -> list[TestResult]:
     """`fetched` receives the request's fetch_files, read after the last test's run."""
     session.limit_memory(req.limits.memory_mb)
     if req.stop_on_first_failure:
-        return run_tests_in_turn(session, req, spec, policy)
+        return run_tests_in_turn(session, req, spec, exec_config)
     nonces = [secrets.token_hex(16) for _ in req.tests]
     files, last = decoded(req.files), len(req.tests) - 1
     plans = [plan_test(t, spec, req.code, req.limits, n, files,
@@ -173,8 +176,9 @@ def run_tests(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy:
         frame = session.run_many(plans[start:end])
         if fetched is not None and end >= len(plans) and frame:
             fetched.update(frame[-1].files)
-        results += [_judged(session, req, spec, policy, test, outcome, nonce) for test, outcome,
-                    nonce in zip(req.tests[start:end], frame, nonces[start:end], strict=True)]
+        results += [_judged(session, req, spec, exec_config, test, outcome, nonce)
+                    for test, outcome, nonce in zip(req.tests[start:end], frame,
+                                                    nonces[start:end], strict=True)]
     return results
 
 
@@ -184,7 +188,7 @@ def decoded(files: dict[str, str]) -> dict[str, bytes]:
 
 
 def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
-                      policy: Policy) -> list[TestResult]:
+                      exec_config: ExecutorConfig) -> list[TestResult]:
     """One test at a time, so that the first failure stops the rest."""
     results: list[TestResult] = []
     failed = False
@@ -194,16 +198,16 @@ def run_tests_in_turn(session: Session, req: ExecuteRequest, spec: LanguageSpec,
             continue
         nonce = secrets.token_hex(16)
         outcome = session.run(plan_test(test, spec, req.code, req.limits, nonce))
-        result = _judged(session, req, spec, policy, test, outcome, nonce)
+        result = _judged(session, req, spec, exec_config, test, outcome, nonce)
         failed = failed or result.verdict != Verdict.accepted
         results.append(result)
     return results
 
 
-def _judged(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: Policy,
+def _judged(session: Session, req: ExecuteRequest, spec: LanguageSpec, exec_config: ExecutorConfig,
             test: Test, outcome: RunOutcome, nonce: str) -> TestResult:
     """The test's verdict, after its checker program has run where it has one."""
-    checker = _run_checker(session, test, outcome, policy)
+    checker = _run_checker(session, test, outcome, exec_config)
     result = judge.judge(test, outcome, req.limits, spec.oom_markers, nonce, checker,
                          keep_bytes=judge.keep_per_test(len(req.tests)))
     # the caller compares the output itself: all of it, as printed (one test only, so that
@@ -215,14 +219,14 @@ def _judged(session: Session, req: ExecuteRequest, spec: LanguageSpec, policy: P
 
 
 def _run_checker(session: Session, test: Test, outcome: RunOutcome,
-                 policy: Policy) -> RunOutcome | None:
+                 exec_config: ExecutorConfig) -> RunOutcome | None:
     if not (isinstance(test, StdioTest) and test.checker == "program" and outcome.ok):
         return None
-    return session.run(plan_checker(test, outcome.stdout, policy.checker_limits))
+    return session.run(plan_checker(test, outcome.stdout, exec_config.checker_limits))
 
 
 def assemble(req: ExecuteRequest, compiled: CompileResult, results: list[TestResult],
-             policy: Policy) -> ExecuteResult:
+             exec_config: ExecutorConfig) -> ExecuteResult:
     kinds = [t.type for t in req.tests]
     return ExecuteResult(
         id=req.id,
@@ -232,13 +236,13 @@ def assemble(req: ExecuteRequest, compiled: CompileResult, results: list[TestRes
         compile=compiled,
         tests=results,
         feedback=feedback.render(results, kinds, compiled, req.feedback_style,
-                                 max_chars=policy.feedback_max_chars),
+                                 max_chars=exec_config.feedback_max_chars),
     )
 
 
-def execute_in(session: Session, req: ExecuteRequest, policy: Policy) -> ExecuteResult:
+def execute_in(session: Session, req: ExecuteRequest, exec_config: ExecutorConfig) -> ExecuteResult:
     spec = LANGUAGES[req.language]
-    compiled = compile_submission(session, spec, req.code, policy, decoded(req.files),
+    compiled = compile_submission(session, spec, req.code, exec_config, decoded(req.files),
                                   req.compile_timeout_s)
     fetched: dict[str, bytes] = {}
     if compiled.status == "error":
@@ -246,30 +250,30 @@ def execute_in(session: Session, req: ExecuteRequest, policy: Policy) -> Execute
         results = [TestResult(verdict=Verdict.compile_error, input=judge.describe_input(t),
                               message=message) for t in req.tests]
     else:
-        results = run_tests(session, req, spec, policy, fetched)
-    result = assemble(req, compiled, results, policy)
+        results = run_tests(session, req, spec, exec_config, fetched)
+    result = assemble(req, compiled, results, exec_config)
     result.files = {p: base64.b64encode(v).decode() for p, v in fetched.items()}
     return result
 
 
-def out_of_memory(req: ExecuteRequest, policy: Policy) -> ExecuteResult:
+def out_of_memory(req: ExecuteRequest, exec_config: ExecutorConfig) -> ExecuteResult:
     """The program took so much memory that the sandbox itself was OOM-killed: its fault,
     whichever test it was on."""
     message = f"Out of memory: the program exhausted its {req.limits.memory_mb} MB."
     results = [TestResult(verdict=Verdict.memory_limit_exceeded, message=message,
                           input=judge.describe_input(t)) for t in req.tests]
-    return assemble(req, CompileResult(status="skipped"), results, policy)
+    return assemble(req, CompileResult(status="skipped"), results, exec_config)
 
 
-def execute(req: ExecuteRequest, sandbox: Sandbox, policy: Policy) -> ExecuteResult:
+def execute(req: ExecuteRequest, sandbox: Sandbox, exec_config: ExecutorConfig) -> ExecuteResult:
     try:
         with sandbox.session() as session:
             try:
-                return execute_in(session, req, policy)
+                return execute_in(session, req, exec_config)
             except SandboxError:
                 if session.memory_exhausted():
                     log.info("job %s: sandbox OOM-killed by the program", req.id)
-                    return out_of_memory(req, policy)
+                    return out_of_memory(req, exec_config)
                 raise
     except SandboxError as e:
         log.exception("sandbox failure on job %s", req.id)
@@ -277,11 +281,11 @@ def execute(req: ExecuteRequest, sandbox: Sandbox, policy: Policy) -> ExecuteRes
                              total=len(req.tests))
 
 
-def policy_from(settings: Settings) -> Policy:
+def executor_config(settings: Settings) -> ExecutorConfig:
     compile_limits = RunLimits(
         cpu_time_s=settings.compile_cpu_time_s, wall_time_s=settings.compile_wall_time_s,
         memory_mb=settings.compile_memory_mb, output_kb=256, pids=128)
     checker_limits = RunLimits(cpu_time_s=10, wall_time_s=20, memory_mb=1024, output_kb=64,
                                pids=16)
-    return Policy(compile_limits=compile_limits, checker_limits=checker_limits,
+    return ExecutorConfig(compile_limits=compile_limits, checker_limits=checker_limits,
                   feedback_max_chars=settings.feedback_max_chars)

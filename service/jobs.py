@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import logging
 
-from service.executor import Policy, execute
+from service.executor import ExecutorConfig, execute
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult
 
 log = logging.getLogger(__name__)
 
 
-def run_job(req: ExecuteRequest, sandbox: Sandbox, policy: Policy) -> ExecuteResult:
+def run_job(req: ExecuteRequest, sandbox: Sandbox, exec_config: ExecutorConfig) -> ExecuteResult:
     try:
-        return execute(req, sandbox, policy)
+        return execute(req, sandbox, exec_config)
     except Exception as e:  # never the program's verdict: the host failed
         log.exception("job %s: internal error", req.id)
         return ExecuteResult(id=req.id, status="sandbox_error", total=len(req.tests),

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from service.executor import Policy, execute
+from service.executor import ExecutorConfig, execute
 from service.sandbox.base import Sandbox
 from service.schema import BatchResults, BatchStatus, ExecuteRequest, ExecuteResult
 
@@ -68,9 +68,9 @@ class _Batch:
 class InProcessQueue:
     """Runs jobs in this process on its warm sandbox pool; keeps results for `ttl_s`."""
 
-    def __init__(self, sandbox: Sandbox, policy: Policy, concurrency: int, max_depth: int,
-                 ttl_s: float = 3600.0) -> None:
-        self.sandbox, self.policy = sandbox, policy
+    def __init__(self, sandbox: Sandbox, exec_config: ExecutorConfig, concurrency: int,
+                 max_depth: int, ttl_s: float = 3600.0) -> None:
+        self.sandbox, self.exec_config = sandbox, exec_config
         self.max_depth, self.ttl_s = max_depth, ttl_s
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
         self._batches: dict[str, _Batch] = {}
@@ -85,7 +85,7 @@ class InProcessQueue:
         loop = asyncio.get_running_loop()
         self._pending += len(requests)
         for index, req in enumerate(requests):
-            fut = loop.run_in_executor(self._pool, execute, req, self.sandbox, self.policy)
+            fut = loop.run_in_executor(self._pool, execute, req, self.sandbox, self.exec_config)
             fut.add_done_callback(functools.partial(self._finish, batch, index))
         return batch_id
 

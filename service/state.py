@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from service import metrics
-from service.executor import Policy, policy_from
+from service.executor import ExecutorConfig, executor_config
 from service.jobs import run_job
 from service.queue import InProcessQueue, JobQueue
 from service.redis_queue import RedisQueue
@@ -25,14 +25,14 @@ class State:
         self.settings = settings
         self.sandbox = sandbox
         self.queue = queue
-        self.policy: Policy = policy_from(settings)
+        self.exec_config: ExecutorConfig = executor_config(settings)
         self.versions: list[LanguageInfo] | None = None
         self.healthy_at = 0.0
 
     async def run(self, req: ExecuteRequest) -> ExecuteResult:
         """One job: in this process when it has a sandbox, else through the queue."""
         if self.sandbox is not None:
-            res = await run_in_threadpool(run_job, req, self.sandbox, self.policy)
+            res = await run_in_threadpool(run_job, req, self.sandbox, self.exec_config)
         else:
             res = await self._through_queue(req)
         metrics.observe(res)
@@ -54,7 +54,7 @@ def build_state(settings: Settings, sandbox: Sandbox | None) -> State:
         return State(settings, None, RedisQueue(settings.redis_url, settings.max_queue_depth,
                                                 settings.result_ttl_s))
     assert sandbox is not None
-    queue = InProcessQueue(sandbox, policy_from(settings), settings.pool_size,
+    queue = InProcessQueue(sandbox, executor_config(settings), settings.pool_size,
                            settings.max_queue_depth, settings.result_ttl_s)
     return State(settings, sandbox, queue)
 

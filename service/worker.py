@@ -24,7 +24,7 @@ from types import FrameType
 
 from redis.exceptions import RedisError
 
-from service.executor import Policy
+from service.executor import ExecutorConfig
 from service.jobs import run_job
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult
@@ -36,10 +36,10 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, store: WorkerStore, sandbox: Sandbox, policy: Policy, concurrency: int,
-                 visibility_s: float = 60.0, max_attempts: int = 3,
+    def __init__(self, store: WorkerStore, sandbox: Sandbox, exec_config: ExecutorConfig,
+                 concurrency: int, visibility_s: float = 60.0, max_attempts: int = 3,
                  heartbeat_s: float = 2.0, settings: Settings | None = None) -> None:
-        self.store, self.sandbox, self.policy = store, sandbox, policy
+        self.store, self.sandbox, self.exec_config = store, sandbox, exec_config
         # With settings, each job is held to this server's maxima again: a producer that
         # writes to Redis directly (the client's redis:// mode) never passed the API's check.
         self.settings = settings
@@ -175,7 +175,7 @@ class Worker:
         if problems:
             return ExecuteResult(id=req.id, status="sandbox_error", total=len(req.tests),
                                  error="request refused: " + "; ".join(problems)), False
-        return run_job(req, self.sandbox, self.policy), True
+        return run_job(req, self.sandbox, self.exec_config), True
 
 
 def consumer_name() -> str:

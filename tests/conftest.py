@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.executor import Policy, execute, policy_from
+from service.executor import ExecutorConfig, execute, executor_config
 from service.sandbox import open_sandbox
 from service.sandbox.base import Sandbox
 from service.schema import ExecuteRequest, ExecuteResult
@@ -24,8 +24,8 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def policy(settings: Settings) -> Policy:
-    return policy_from(settings)
+def exec_config(settings: Settings) -> ExecutorConfig:
+    return executor_config(settings)
 
 
 _boxes: dict[str, Sandbox] = {}
@@ -59,8 +59,8 @@ def hostile_sandbox(request: pytest.FixtureRequest, settings: Settings) -> Sandb
 
 
 @pytest.fixture
-def hostile_run(hostile_sandbox: Sandbox, policy: Policy) -> Runner:
-    return Runner(hostile_sandbox, policy)
+def hostile_run(hostile_sandbox: Sandbox, exec_config: ExecutorConfig) -> Runner:
+    return Runner(hostile_sandbox, exec_config)
 
 
 @pytest.fixture
@@ -69,21 +69,21 @@ def local_sandbox(settings: Settings) -> Sandbox:
 
 
 class Runner:
-    def __init__(self, sandbox: Sandbox, policy: Policy) -> None:
-        self.sandbox, self.policy = sandbox, policy
+    def __init__(self, sandbox: Sandbox, exec_config: ExecutorConfig) -> None:
+        self.sandbox, self.exec_config = sandbox, exec_config
 
     def __call__(self, language: str, code: str, tests: list[dict[str, Any]],
                  **extra: Any) -> ExecuteResult:
         req = ExecuteRequest.model_validate(
             {"language": language, "code": code, "tests": tests, **extra})
-        res = execute(req, self.sandbox, self.policy)
+        res = execute(req, self.sandbox, self.exec_config)
         assert res.status == "ok", res.error
         return res
 
 
 @pytest.fixture
-def run(sandbox: Sandbox, policy: Policy) -> Runner:
-    return Runner(sandbox, policy)
+def run(sandbox: Sandbox, exec_config: ExecutorConfig) -> Runner:
+    return Runner(sandbox, exec_config)
 
 
 def stdio(stdin: str = "", expected: str = "", **kw: Any) -> dict[str, Any]:

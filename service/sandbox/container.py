@@ -188,7 +188,7 @@ def container_config(image: str, settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def launch_docker(api: docker.DockerClient, image: str, settings: dict[str, Any]) -> DockerRunner:
+def start_docker(api: docker.DockerClient, image: str, settings: dict[str, Any]) -> DockerRunner:
     try:
         container = api.containers.create(**container_config(image, settings))
         sock = container.attach_socket(
@@ -226,7 +226,7 @@ class DockerSandbox:
         self.runtime = runtime
         settings = {"work_mb": work_mb, "memory_mb": memory_mb, "pids": pids, "cpus": cpus,
                     "runtime": runtime, "pool_id": self.pool_id}
-        self.pool = WarmPool(lambda: launch_docker(self.api, image, settings),
+        self.pool = WarmPool(lambda: start_docker(self.api, image, settings),
                              size=pool_size, max_jobs=max_jobs)
         self.pool.start()
 

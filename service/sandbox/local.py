@@ -86,7 +86,7 @@ def in_cgroup(argv: list[str], memory: MemoryCgroup | None) -> list[str]:
             '--clear-groups -- "$@"' % (NOBODY, NOBODY), memory.procs_file, *argv]
 
 
-def launch_local(work_mb: int) -> LocalRunner:
+def start_local(work_mb: int) -> LocalRunner:
     if shutil.which("bwrap") is None:
         raise SandboxError("bubblewrap (bwrap) is not installed")
     memory = MemoryCgroup.create()
@@ -110,7 +110,7 @@ class LocalSandbox:
     name = "local"
 
     def __init__(self, pool_size: int = 2, max_jobs: int = 500, work_mb: int = 512) -> None:
-        self.pool = WarmPool(lambda: launch_local(work_mb), size=pool_size, max_jobs=max_jobs)
+        self.pool = WarmPool(lambda: start_local(work_mb), size=pool_size, max_jobs=max_jobs)
         self.pool.start()
 
     def session(self):  # type: ignore[no-untyped-def]

@@ -29,22 +29,22 @@ class Launched(Protocol):
     def kill(self) -> None: ...
 
 
-Launcher = Callable[[], Launched]
+SandboxFactory = Callable[[], Launched]  # starts one sandbox with its runner
 
 
 @dataclass
 class PoolStats:
-    size: int
-    idle: int
+    """Counts for the logs and for acquire's error message."""
+
     launched: int = 0
     retired: int = 0
     launch_failures: int = 0
 
 
 class WarmPool:
-    def __init__(self, launcher: Launcher, size: int, max_jobs: int,
+    def __init__(self, factory: SandboxFactory, size: int, max_jobs: int,
                  acquire_timeout_s: float = 120.0) -> None:
-        self.launcher = launcher
+        self.factory = factory
         self.size = size
         self.max_jobs = max_jobs
         self.acquire_timeout_s = acquire_timeout_s
@@ -52,7 +52,7 @@ class WarmPool:
         self._bg = ThreadPoolExecutor(max_workers=max(2, size), thread_name_prefix="pool")
         self._lock = threading.Lock()
         self._closed = False
-        self.stats = PoolStats(size=size, idle=0)
+        self.stats = PoolStats()
 
     def start(self, wait: bool = True) -> None:
         futures = [self._bg.submit(self._replace) for _ in range(self.size)]
@@ -84,9 +84,6 @@ class WarmPool:
                 self._idle.get_nowait().kill()
             except queue.Empty:
                 break
-
-    def idle(self) -> int:
-        return self._idle.qsize()
 
     def _acquire(self) -> Launched:
         deadline = time.monotonic() + self.acquire_timeout_s
@@ -132,7 +129,7 @@ class WarmPool:
         delay = 0.5
         while not self._closed:
             try:
-                handle = self.launcher()
+                handle = self.factory()
             except SandboxError:
                 log.exception("launching a sandbox failed; retrying in %.1fs", delay)
                 with self._lock:

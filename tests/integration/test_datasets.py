@@ -14,9 +14,9 @@ MBPP = Path(__file__).resolve().parents[3] / "shared/data/mapcoder/MBPP.jsonl"
 LIMITS = {"cpu_time_s": 10, "wall_time_s": 20, "memory_mb": 1024}
 
 
-def run_all(sandbox, policy, requests):
+def run_all(sandbox, exec_config, requests):
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda r: execute(r, sandbox, policy), requests))
+        results = list(pool.map(lambda r: execute(r, sandbox, exec_config), requests))
     assert all(r.status == "ok" for r in results), [r.error for r in results if r.error][:3]
     return results
 
@@ -39,14 +39,14 @@ def mbpp_entry_point(row):
     return m.group(1) if m else None
 
 
-def test_humaneval_canonical_accepted_and_wrong_rejected(sandbox, policy):
+def test_humaneval_canonical_accepted_and_wrong_rejected(sandbox, exec_config):
     problems = list(read_problems().values())
     assert len(problems) == 164
     good = [humaneval_request(p, p["prompt"] + p["canonical_solution"]) for p in problems]
     bad = [humaneval_request(p, p["prompt"] + p["canonical_solution"]
                              + f"\n\n{p['entry_point']} = lambda *a, **k: None\n")
            for p in problems]
-    results = run_all(sandbox, policy, good + bad)
+    results = run_all(sandbox, exec_config, good + bad)
     accepted = [r.id for r in results[:164] if r.verdict == Verdict.accepted]
     rejected = [r.id for r in results[164:] if r.verdict != Verdict.accepted]
     print(f"\nHumanEval on {sandbox.name}: canonical accepted {len(accepted)}/164, "
@@ -55,7 +55,7 @@ def test_humaneval_canonical_accepted_and_wrong_rejected(sandbox, policy):
     assert len(rejected) == 164
 
 
-def test_mbpp_reference_solutions(sandbox, policy):
+def test_mbpp_reference_solutions(sandbox, exec_config):
     rows = [json.loads(line) for line in MBPP.read_text().splitlines() if line.strip()]
     assert len(rows) == 974
     requests = [ExecuteRequest.model_validate({
@@ -64,7 +64,7 @@ def test_mbpp_reference_solutions(sandbox, policy):
         "tests": [{"type": "assert", "code": t, "setup": r["test_setup_code"],
                    "entry_point": mbpp_entry_point(r)} for t in r["test_list"]],
         "limits": LIMITS}) for r in rows]
-    results = run_all(sandbox, policy, requests)
+    results = run_all(sandbox, exec_config, requests)
     passed = [r for r in results if r.verdict == Verdict.accepted]
     failing = sorted(r.id for r in results if r.verdict != Verdict.accepted)
     print(f"\nMBPP on {sandbox.name}: reference solutions accepted {len(passed)}/974; "
@@ -107,7 +107,7 @@ def evalplus_request(row, suite):
         "limits": {"cpu_time_s": 60, "wall_time_s": 120, "memory_mb": 2048}})
 
 
-def test_evalplus_canonical_solutions_base_and_plus(local_sandbox, policy):
+def test_evalplus_canonical_solutions_base_and_plus(local_sandbox, exec_config):
     import gzip
 
     he = [json.loads(line) for line in
@@ -116,7 +116,7 @@ def test_evalplus_canonical_solutions_base_and_plus(local_sandbox, policy):
     report = {}
     for name, rows in (("HumanEval+", he), ("MBPP+", mbpp)):
         requests = [evalplus_request(r, s) for r in rows for s in ("base", "plus")]
-        results = run_all(local_sandbox, policy, requests)
+        results = run_all(local_sandbox, exec_config, requests)
         failing = [r.id for r in results if r.verdict != Verdict.accepted]
         report[name] = (len(results) - len(failing), len(results), failing)
         print(f"\n{name}: canonical accepted on {len(results) - len(failing)}/{len(results)} "

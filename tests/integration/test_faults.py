@@ -39,17 +39,17 @@ def kill_busy_container(pool_label: str | None = None, after_s: float = 0.7,
     return killed
 
 
-def test_container_killed_mid_test_direct(settings, policy):
+def test_container_killed_mid_test_direct(settings, exec_config):
     from service.sandbox import open_sandbox
 
     box = open_sandbox(settings.model_copy(update={"pool_size": 1}), backend="docker")
     try:
         killer = threading.Thread(target=kill_busy_container, args=(box.pool_id,))
         killer.start()
-        res = execute(SLOW, box, policy)
+        res = execute(SLOW, box, exec_config)
         killer.join()
         assert res.status == "sandbox_error" and res.verdict != Verdict.accepted
-        again = execute(SLOW, box, policy)  # the pool replaced the container
+        again = execute(SLOW, box, exec_config)  # the pool replaced the container
         assert again.status == "ok" and again.verdict == Verdict.accepted, again.error
     finally:
         box.close()

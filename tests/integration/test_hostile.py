@@ -174,7 +174,7 @@ def test_nothing_left_for_the_next_job(run):
         assert t.stdout.strip() == "[] []", t.stdout + t.stderr
 
 
-def test_killing_the_parent(run, hostile_sandbox, policy):
+def test_killing_the_parent(run, hostile_sandbox, exec_config):
     for code in ("import os, signal\nos.kill(1, signal.SIGKILL)\nprint('x')",
                  "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('x')",
                  "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('x')",
@@ -185,7 +185,7 @@ def test_killing_the_parent(run, hostile_sandbox, policy):
             # a sandbox_error (never a pass) and the pool replaces the sandbox.
             req = ExecuteRequest.model_validate(
                 {"language": "python", "code": code, "tests": [stdio("", "x")], "limits": LIMITS})
-            res = execute(req, hostile_sandbox, policy)
+            res = execute(req, hostile_sandbox, exec_config)
             assert res.status == "sandbox_error" or res.verdict in (Verdict.accepted,
                                                                      Verdict.runtime_error)
         else:

@@ -305,7 +305,7 @@ def test_compiler_bomb_is_a_compile_error_and_the_sandbox_survives(hostile_run):
     assert hostile_run("python", "print(1)", [stdio("", "1")]).verdict == Verdict.accepted
 
 
-def test_local_sandbox_does_not_see_usr_local(local_sandbox, policy):
+def test_local_sandbox_does_not_see_usr_local(local_sandbox, exec_config):
     program = "import os\nprint(sorted(os.listdir('/usr')))\n"
-    res = Runner(local_sandbox, policy)("python", program, [stdio("", "")])
+    res = Runner(local_sandbox, exec_config)("python", program, [stdio("", "")])
     assert "local" not in res.tests[0].stdout

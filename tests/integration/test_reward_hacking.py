@@ -1,6 +1,6 @@
 """Programs that try to pass without solving: every one is judged a failure, on both backends.
 
-A policy optimised against the service will find these; each case is a known trick.
+A exec_config optimised against the service will find these; each case is a known trick.
 """
 
 import pytest

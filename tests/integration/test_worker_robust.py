@@ -21,7 +21,7 @@ import redis
 
 from service import keys
 from service.client import ExecutionClient
-from service.executor import policy_from
+from service.executor import executor_config
 from service.schema import ExecuteRequest
 from service.settings import Settings
 from service.worker import Worker, consumer_name
@@ -107,7 +107,7 @@ def kill_thread(name: str) -> None:
 
 @contextmanager
 def in_process_worker(url: str, sandbox: Any, settings: Settings) -> Iterator[Worker]:
-    worker = Worker(WorkerStore(url, consumer_name()), sandbox, policy_from(settings),
+    worker = Worker(WorkerStore(url, consumer_name()), sandbox, executor_config(settings),
                     concurrency=1, heartbeat_s=0.2, settings=settings)
     runner = threading.Thread(target=worker.run, name="h1-worker", daemon=True)
     runner.start()

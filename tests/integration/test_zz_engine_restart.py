@@ -34,12 +34,12 @@ def restart_dockerd() -> None:
                    timeout=120)
 
 
-def test_engine_restart_under_a_warm_pool(settings, policy):
+def test_engine_restart_under_a_warm_pool(settings, exec_config):
     box = open_sandbox(settings.model_copy(update={"pool_size": 2}), backend="docker")
     try:
-        assert execute(HELLO, box, policy).verdict == Verdict.accepted
+        assert execute(HELLO, box, exec_config).verdict == Verdict.accepted
         restart_dockerd()
-        results = [execute(HELLO, box, policy) for _ in range(6)]
+        results = [execute(HELLO, box, exec_config) for _ in range(6)]
         assert results[-1].status == "ok" and results[-1].verdict == Verdict.accepted
         assert all(r.status == "ok" for r in results[2:]), [r.error for r in results]
     finally:

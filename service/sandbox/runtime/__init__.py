@@ -16,9 +16,9 @@ other relatively. Each module is one concept:
   trusted   the trusted test process of `assert` tests (never runs submitted code)
   zygote    the Python fork server
   state     the fork server and launcher handles, cleaning up after every run
-  launch    one run: spawn (exec or fork), wait, measure
+  runs      one run: spawn (exec or fork), wait, measure
   runner    PID 1 of the sandbox: the request loop
 """
 
 MODULES = ("framing", "limits", "procs", "rundir", "capture", "memcg", "values", "program",
-           "trusted", "zygote", "state", "launch", "runner")
+           "trusted", "zygote", "state", "runs", "runner")

@@ -83,12 +83,18 @@ def _open_parent(root, parts, create):
         raise
 
 
-def write(root, relpath, data):
-    """Create root/relpath (a new file, never through a link) with `data`."""
+def write(root, relpath, data, replace=False):
+    """Create root/relpath (a new file, never through a link) with `data`; `replace`
+    first removes whatever has that name (the link itself, not its target)."""
     parts = check_path(relpath)
     try:
         dfd = _open_parent(root, parts, create=True)
         try:
+            if replace:
+                try:
+                    os.unlink(parts[-1], dir_fd=dfd)
+                except (FileNotFoundError, IsADirectoryError, PermissionError):
+                    pass
             fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                          0o644, dir_fd=dfd)
         finally:

@@ -14,15 +14,14 @@ import ctypes
 import os
 import signal
 
-from . import framing, launch, rundir, state
+from . import framing, rundir, runs, state
 
 
 def put(sb, files):
-    sb.settle()
     rundir.ensure_build()
     try:
         for path, content in files.items():
-            rundir.write(rundir.BUILD, path, base64.b64decode(content))
+            rundir.write(rundir.BUILD, path, base64.b64decode(content), replace=True)
     except rundir.RunDirError as e:
         return {"ok": False, "message": str(e)}
     return {"ok": True}
@@ -49,9 +48,9 @@ def reset(sb):
 def handle(sb, req):
     op = req.get("op")
     if op == "run":
-        return launch.run(sb, req)
+        return runs.run(sb, req)
     if op == "runs":  # a job's tests in one round trip
-        return {"results": [launch.run(sb, r) for r in req["runs"]]}
+        return {"results": [runs.run(sb, r) for r in req["runs"]]}
     if op == "put":
         return put(sb, req["files"])
     if op == "reset":
@@ -78,7 +77,7 @@ def main(modules):
             return
         try:
             resp = handle(sb, req)
-        except launch.SandboxFailure as e:
+        except runs.SandboxFailure as e:
             resp = {"error": str(e)}
         except Exception as e:  # answer, then let the host decide to retire us
             resp = {"error": "%s: %s" % (type(e).__name__, e)}
