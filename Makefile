@@ -12,6 +12,9 @@ $(VENV)/.installed-all: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[train,dev]'
+	# veRL's scoring and interaction modules, for the integration tests; its own
+	# dependency list (ray, vllm, numpy<2, wandb...) is not needed for them
+	$(BIN)/pip install -q --no-deps verl==0.7.1
 	touch $@
 
 $(VENV)/.installed-service: pyproject.toml

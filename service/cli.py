@@ -64,7 +64,8 @@ def worker(redis_url: Annotated[str, typer.Option(help="redis://host:6379/0")],
         raise fail(str(e)) from e
     store = WorkerStore(redis_url, consumer_name(), ttl_s=settings.result_ttl_s)
     w = Worker(store, sandbox, executor_config(settings), concurrency=n,
-               visibility_s=settings.visibility_timeout_s, max_attempts=settings.max_attempts)
+               visibility_s=settings.visibility_timeout_s, max_attempts=settings.max_attempts,
+               settings=settings)
     install_signal_handlers(w)
     try:
         w.run()
