@@ -87,7 +87,7 @@ class SocketReader:
                 raise FrameError("oversized message")
             if deadline is not None:
                 self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            chunk = self.sock.recv(1 << 20)
+            chunk = self.sock.recv(1 << 16)  # a larger buffer costs an mmap per call
             if not chunk:
                 raise EOFError
             self.buf += chunk

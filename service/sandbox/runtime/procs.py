@@ -65,7 +65,7 @@ def kill_all(keep, deadline_s=3.0, on_reaped=None):
             return True
         if time.monotonic() > end:
             return False
-        time.sleep(0.0005)
+        time.sleep(0.0001)  # SIGKILLed processes take a moment to become reapable
 
 
 def children_cpu():

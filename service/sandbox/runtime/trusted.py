@@ -44,8 +44,8 @@ class Remote:
             raise ProgramGone("the program's process exited during the test") from None
         if "value" in reply:
             try:
-                return self.decoder.loads(json.dumps(reply["value"]))
-            except (ValueError, TypeError) as e:
+                return self.decoder.value(reply["value"], 0)
+            except (ValueError, TypeError, RecursionError) as e:
                 raise TypeError("the program returned a value tests cannot use: %s" % e) \
                     from None
         raise rebuilt(reply.get("raise"))
@@ -175,6 +175,16 @@ def mirror_program_death(pid):
         os.kill(os.getpid(), sig)
 
 
+def end_program(pid):
+    """The program's process ends with the test (reaped here, so its CPU time and peak
+    memory count in this run's); its own children are the runner's to kill."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
 def main(sock, data_fd, result_fd, program_pid):
     with os.fdopen(data_fd, "rb") as f:
         spec = framing.expect(framing.decode(f.read()), code=str, setup=str, nonce=str)
@@ -191,6 +201,7 @@ def main(sock, data_fd, result_fd, program_pid):
         mirror_program_death(program_pid)
     with os.fdopen(result_fd, "w") as out:
         out.write(json.dumps({"nonce": spec["nonce"], "status": status, "message": message}))
+    end_program(program_pid)
     if status == "error":
         sys.stderr.write(message.rstrip("\n") + "\n")
         return 1

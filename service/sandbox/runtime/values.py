@@ -96,7 +96,6 @@ class Decoder:
         self.items = 0
 
     def loads(self, text):
-        self.items = 0
         try:
             raw = json.loads(text, parse_int=self._int, parse_float=float)
         except RecursionError:
@@ -109,6 +108,9 @@ class Decoder:
         return int(digits)
 
     def value(self, raw, depth):
+        """A fresh built-in value from parsed JSON (`depth` 0 starts a new budget)."""
+        if depth == 0:
+            self.items = 0
         self.items += 1
         if depth > MAX_DEPTH or self.items > MAX_ITEMS:
             raise ValueError("value too deep or too large")
