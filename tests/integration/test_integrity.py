@@ -305,6 +305,17 @@ def test_compiler_bomb_is_a_compile_error_and_the_sandbox_survives(hostile_run):
     assert hostile_run("python", "print(1)", [stdio("", "1")]).verdict == Verdict.accepted
 
 
+def test_rustc_const_evaluation_bomb_meets_the_compile_memory_bound(hostile_run):
+    """rustc evaluates a 4 GiB static at compile time: bounded by the compile phase's
+    memory (it used to take ~3 GB of the host's before failing)."""
+    bomb = ("const N: usize = 1 << 32;\nstatic A: [u8; N] = [1; N];\n"
+            "fn main() { println!(\"{}\", A[5]); }\n")
+    res = hostile_run("rust", bomb, [stdio("", "1")])
+    assert res.verdict == Verdict.compile_error
+    assert "out of memory" in res.compile.stderr, res.compile
+    assert hostile_run("python", "print(1)", [stdio("", "1")]).verdict == Verdict.accepted
+
+
 def test_local_sandbox_does_not_see_usr_local(local_sandbox, exec_config):
     program = "import os\nprint(sorted(os.listdir('/usr')))\n"
     res = Runner(local_sandbox, exec_config)("python", program, [stdio("", "")])
