@@ -271,6 +271,19 @@ def test_memory_over_the_limit_is_never_accepted(hostile_run, lang, code):
     assert hostile_run("python", "print(1)", [stdio("", "1")]).verdict == Verdict.accepted
 
 
+def test_sysv_ipc_objects_die_with_the_run(hostile_run):
+    """The first test leaves a shared memory segment and a message queue behind; the
+    second must find none (they were held by the sandbox, and charged to it, for good)."""
+    code = ("import ctypes, os\nrows = []\nfor n in ('shm', 'msg', 'sem'):\n"
+            "    p = '/proc/sysvipc/' + n\n"
+            "    if os.path.exists(p): rows += open(p).read().splitlines()[1:]\n"
+            "libc = ctypes.CDLL(None)\n"
+            "libc.shmget(0, 1 << 20, 0o1600); libc.msgget(0, 0o1600)\n"
+            "print('LEFT' if rows else 'ok')\n")
+    res = hostile_run("python", code, [stdio("", "ok")] * 3)
+    assert res.verdict == Verdict.accepted, res.feedback
+
+
 THREADS = {
     "python": "import threading\nfrom concurrent.futures import ThreadPoolExecutor\n"
               "b = threading.Barrier(8)\n"
