@@ -118,18 +118,20 @@ def evaluate(service_url: Url = "http://127.0.0.1:8000", model: Model = "", data
     client = check_service(service_url)
     from trainer import eval as ev
     from trainer.data import DataError, load_problems, synthetic_problems
-    from trainer.policy import Policy, load_lm, load_tokenizer, pick_device
+    from trainer.models import compute_dtype, load_lm, load_tokenizer, pick_device
+    from trainer.policy import Policy
 
     try:
         problems = (synthetic_problems(limit or 64, 10_000) if data == "synthetic"
                     else load_problems(data, limit)[0])
         dev = pick_device(device)
-        tok, lm = load_tokenizer(model), load_lm(model, dev)
+        dtype = compute_dtype("auto", dev)  # inference only: bf16 weights on CUDA
+        tok, lm = load_tokenizer(model), load_lm(model, dev, dtype)
     except (DataError, OSError) as e:
         raise fail(str(e)) from e
     default_t, default_p = ev.sampling_defaults(samples)
     policy = Policy(lm, tok, dev, max_new_tokens, default_t if temperature is None else temperature,
-                    default_p if top_p is None else top_p)
+                    default_p if top_p is None else top_p, dtype=dtype)
     report = ev.evaluate(problems, policy, client, turns, samples, progress=True,
                          equal_budget=True)
     typer.echo(ev.table(report, f"{model} on {data}"))

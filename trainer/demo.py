@@ -27,7 +27,8 @@ class DemoReport(BaseModel):
 def held_out_eval(cfg: TrainConfig, model_path: str, url: str) -> EvalReport:
     from trainer.eval import evaluate
     from trainer.loop import held_out
-    from trainer.policy import Policy, load_lm, load_tokenizer, pick_device
+    from trainer.models import load_lm, load_tokenizer, pick_device
+    from trainer.policy import Policy
 
     device = pick_device(cfg.device)
     policy = Policy(load_lm(model_path, device), load_tokenizer(model_path), device,

@@ -17,9 +17,6 @@ from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedTokenizerBase
 
 from trainer.models import autocast
-from trainer.models import load_lm as load_lm  # re-exported for the CLI
-from trainer.models import load_tokenizer as load_tokenizer
-from trainer.models import pick_device as pick_device
 from trainer.rollout import Generation, Message
 
 LOGPROB_CHUNK = 1024  # response tokens per pass of the output head

@@ -23,8 +23,10 @@ SEPARATORS = [",", ";", ":", "|", "/", "#", "@", "&"]
 HIDDEN = "Read integers from one line and print their sum."
 
 
-def given(sep: str) -> str:
-    return f"Read integers separated by '{sep}' from one line and print their sum."
+def given(sep: str, example: str) -> str:
+    """The warm-up's statement: the separator shown in an example input, quoted as the
+    feedback quotes inputs."""
+    return (f"Read integers from one line, as in '{example.strip()}', and print their sum.")
 
 
 def program(sep: str) -> str:
@@ -79,7 +81,8 @@ def warmup_examples(n: int, seed: int, feedback_share: float = 0.3
         elif roll < 0.5:  # the hidden statement: a guess
             conv = [{"role": "user", "content": first_prompt(p)}]
         else:  # the statement gives the separator: use it
-            shown = p.model_copy(update={"statement": given(answer_sep)})
+            example = "".join(d + answer_sep for d in stdin[::2].strip())[:-1]
+            shown = p.model_copy(update={"statement": given(answer_sep, example)})
             conv = [{"role": "user", "content": first_prompt(shown)}]
         out.append((conv, program(answer_sep)))
     return out
@@ -89,5 +92,5 @@ def corpus(n: int = 100, seed: int = 0) -> list[str]:
     """Texts of this task for the tiny tokenizer."""
     texts = []
     for conv, answer in warmup_examples(n, seed, feedback_share=1.0):
-        texts += [m["content"] for m in conv] + [answer, given(SEPARATORS[0])]
+        texts += [m["content"] for m in conv] + [answer, given(SEPARATORS[0], "1,2")]
     return texts

@@ -8,11 +8,12 @@ shorter than with characters and trains in CPU minutes.
 from __future__ import annotations
 
 import random
+import re
 import string
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from trainer.data import synthetic_problems
@@ -40,15 +41,19 @@ def corpus(n: int = 300, seed: int = 0) -> list[str]:
 def build_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
     alphabet = sorted(set(string.printable) | {"\u2264", "\u2265", "\u2019"})
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    # words (with their trailing space) and single digits: merges never cross either
+    # words (with their trailing space), single digits and single separator characters
+    # (the repair task's): merges never cross any, so a digit or a separator is the same
+    # token in a statement, in feedback and in code
+    from trainer import repair
+
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(" ", behavior="merged_with_previous"),
-        pre_tokenizers.Digits(individual_digits=True)])
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.Split(Regex("[" + re.escape("".join(repair.SEPARATORS)) + "]"),
+                             behavior="isolated")])
     tok.decoder = decoders.Fuse()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
                                   initial_alphabet=alphabet, show_progress=False)
-    from trainer import repair
-
     tok.train_from_iterator(corpus() + repair.corpus(), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<|end|>",
                                    unk_token="<unk>", chat_template=CHAT_TEMPLATE)
