@@ -107,6 +107,9 @@ def evaluate(service_url: Url = "http://127.0.0.1:8000", model: Model = "", data
              top_p: Annotated[float | None, typer.Option()] = None,
              max_new_tokens: Annotated[int, typer.Option()] = 1024,
              device: str = "auto",
+             ten_at_hundred: Annotated[bool, typer.Option(
+                 help="also 10@100 (100 samples per problem) multi-turn and independent")]
+             = False,
              out: Annotated[Path | None, typer.Option(help="write the report as JSON")] = None,
              ) -> None:
     """Solve rates n@k, single- vs multi-turn, and pass by turn."""
@@ -133,7 +136,7 @@ def evaluate(service_url: Url = "http://127.0.0.1:8000", model: Model = "", data
     policy = Policy(lm, tok, dev, max_new_tokens, default_t if temperature is None else temperature,
                     default_p if top_p is None else top_p, dtype=dtype)
     report = ev.evaluate(problems, policy, client, turns, samples, progress=True,
-                         equal_budget=True)
+                         equal_budget=True, hundred=ten_at_hundred)
     typer.echo(ev.table(report, f"{model} on {data}"))
     if out:
         out.write_text(json.dumps(report.model_dump(), indent=2))

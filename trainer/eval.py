@@ -57,6 +57,8 @@ class EvalReport(BaseModel):
     pass_by_turn: list[float]
     n_at_k: dict[str, float]
     mean_turns: float
+    ten_at_hundred: dict[str, float] | None = Field(
+        None, description="10@100 of multi-turn (33 rollouts) and independent sampling")
     independent_1_at_k: float | None = Field(
         None, description="equal budget: max_turns single-turn samples per problem, the "
         "first that passes the public tests (else the last) submitted")
@@ -101,22 +103,28 @@ def passed_public(ep: Episode) -> bool:
     return last is not None and last.verdict == Verdict.accepted
 
 
-def independent(problems: list[Problem], policy: Generator, client: Executor,
-                k: int) -> float:
-    """1@k of independent sampling: k single-turn samples per problem; the first that
-    passes the public tests is submitted (else the last); solved = it passes them all."""
-    episodes = run_episodes([p for p in problems for _ in range(k)], policy, client, 1)
-    solved = 0
-    for i in range(len(problems)):
-        samples = episodes[i * k:(i + 1) * k]
-        submitted = next((e for e in samples if passed_public(e)), samples[-1])
-        solved += submitted.solved
-    return solved / len(problems)
+def submit(episodes: list[Episode], n: int) -> bool:
+    """Whether any of n submissions solves the problem: the final programs of the first
+    n episodes that pass the public tests, filled up in order with the others."""
+    ranked = [e for e in episodes if passed_public(e)] + \
+        [e for e in episodes if not passed_public(e)]
+    return any(e.solved for e in ranked[:n])
+
+
+def n_at_k(problems: list[Problem], policy: Generator, client: Executor, n: int, k: int,
+           max_turns: int) -> float:
+    """n@k with k model samples per problem: k // max_turns rollouts of up to max_turns
+    turns (max_turns = 1: independent sampling), n of their final programs submitted."""
+    per = max(1, k // max_turns)
+    episodes = run_episodes([p for p in problems for _ in range(per)], policy, client,
+                            max_turns)
+    return sum(submit(episodes[i * per:(i + 1) * per], n)
+               for i in range(len(problems))) / len(problems)
 
 
 def evaluate(problems: list[Problem], policy: Generator, client: Executor, max_turns: int,
              samples: int, progress: bool = False, equal_budget: bool = False,
-             blind_feedback: str | None = None) -> EvalReport:
+             blind_feedback: str | None = None, hundred: bool = False) -> EvalReport:
     """Multi-turn rollouts (and, with equal_budget, independent sampling at max_turns
     samples per problem, the same number of model samples as one rollout at most)."""
     batch = [p for p in problems for _ in range(samples)]
@@ -129,7 +137,11 @@ def evaluate(problems: list[Problem], policy: Generator, client: Executor, max_t
     report.top_p = getattr(policy, "top_p", None)
     report.public_solve_rate = sum(map(passed_public, episodes)) / len(episodes)
     if equal_budget:
-        report.independent_1_at_k = independent(problems, policy, client, max_turns)
+        report.independent_1_at_k = n_at_k(problems, policy, client, 1, max_turns, 1)
+    if hundred:
+        report.ten_at_hundred = {
+            "multi-turn": n_at_k(problems, policy, client, 10, 100, max_turns),
+            "independent": n_at_k(problems, policy, client, 10, 100, 1)}
     return report
 
 
@@ -147,6 +159,8 @@ def table(report: EvalReport, title: str = "") -> str:
     if report.independent_1_at_k is not None:
         rows.append((f"independent sampling 1@{report.max_turns} (equal budget)",
                      f"{report.independent_1_at_k:.1%}"))
+    for kind, rate in (report.ten_at_hundred or {}).items():
+        rows.append((f"{kind} 10@100", f"{rate:.1%}"))
     if report.temperature is not None:
         rows.append(("temperature / top_p", f"{report.temperature:g} / {report.top_p:g}"))
     width = max(len(k) for k, _ in rows)

@@ -59,6 +59,7 @@ def test_demo_train_learns_to_use_feedback(tmp_path: Path) -> None:
     assert (run / "final" / "config.json").exists() and list((run / "tb").iterdir())
 
 
+@pytest.mark.timeout(3600)  # 3 RL seeds: minutes on 2 quiet cores, far more when shared
 def test_demo_train_repairs_code_from_feedback(tmp_path: Path) -> None:
     """`make demo-train`: after RL the policy repairs its program from the feedback, beyond
     what the same budget of independent samples, the same policy with the feedback text

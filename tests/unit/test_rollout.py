@@ -190,3 +190,28 @@ def test_generation_stops_on_every_stop_id_of_the_generation_config(tmp_path):
     tok, model = load_tokenizer(path), load_lm(path, __import__("torch").device("cpu"))
     model.generation_config = GenerationConfig(eos_token_id=[7, 8, tok.eos_token_id])
     assert stop_ids(model, tok) == [tok.eos_token_id, 7, 8]
+
+
+def test_submissions_prefer_programs_that_pass_the_public_tests():
+    from service.schema import ExecuteResult, Verdict
+    from trainer.eval import submit
+    from trainer.rollout import Episode, Generation, Turn
+
+    def episode(public: bool, solved: bool) -> Episode:
+        res = ExecuteResult(verdict=Verdict.accepted if public else Verdict.wrong_answer)
+        turn = Turn([], Generation("", [1], [2]), "print(1)\n", res)
+        return Episode(P, [turn], solved=solved)
+
+    # the one solving program fails the public tests: 1@k never submits it
+    eps = [episode(True, False), episode(False, True), episode(True, False)]
+    assert not submit(eps, 1) and not submit(eps, 2) and submit(eps, 3)
+    assert submit([episode(False, False), episode(True, True)], 1)
+
+
+def test_n_at_k_spends_k_samples_as_rollouts_of_max_turns():
+    from trainer.eval import n_at_k
+
+    writer, client = Writer(), Scripted([])
+    assert n_at_k([P, P], writer, client, 10, 100, 3) == 1.0
+    # 33 rollouts of <= 3 turns per problem, each passing at once: run, then graded
+    assert sum(n for _, _, n in client.calls) == 2 * 33 * 2
