@@ -101,6 +101,7 @@ class Trainer(Setup):
                 "turn1_solve_rate": sum(bool(ep.turns[0].result and ep.turns[0].result.verdict
                                              == "accepted") for ep in episodes) / n,
                 "turns": len(idx) / n, "kl": float(kl.mean()) if len(kl) else 0.0,
+                "response_tokens": sum(map(len, responses)),
                 "dropped_episodes": len(all_episodes) - len(episodes),
                 "sandbox_retries": stats.retried,
                 "truncated_prompts": self.policy.truncated - truncated,
