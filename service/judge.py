@@ -71,6 +71,21 @@ def show(value: Any) -> str:
 
 # --- verdicts from how the run ended -------------------------------------------------------
 
+def memory_exceeded(outcome: RunOutcome, limits: Limits, oom_markers: tuple[str, ...]) -> bool:
+    """Over the limit is over the limit, however the program ended."""
+    failed_alloc = outcome.exit_code != 0 and any(
+        m in text(outcome.stderr[-4096:]) for m in oom_markers)
+    if outcome.oom_killed is not None:  # the sandbox's memory cgroup watched the run
+        return outcome.oom_killed or failed_alloc
+    # rlimits only (no cgroup): a peak over the limit, a failed allocation, or a big
+    # process SIGKILLed without a timeout or output cut (the container's cap)
+    limit_kb = limits.memory_mb * 1024
+    peak = outcome.max_rss_kb
+    killed_big = outcome.signal == signal.SIGKILL and peak >= limit_kb // 2
+    return peak > limit_kb or (outcome.exit_code != 0 and (
+        failed_alloc or peak >= 0.97 * limit_kb or killed_big))
+
+
 def limit_verdict(outcome: RunOutcome, limits: Limits, oom_markers: tuple[str, ...],
                   ) -> Verdict | None:
     """A verdict from how the run ended, before looking at its answer; None if it ran fine."""
@@ -79,16 +94,7 @@ def limit_verdict(outcome: RunOutcome, limits: Limits, oom_markers: tuple[str, .
     if (outcome.timed_out or outcome.signal == signal.SIGXCPU
             or outcome.cpu_time_s > limits.cpu_time_s):
         return Verdict.time_limit_exceeded
-    stderr_tail = text(outcome.stderr[-4096:])
-    limit_kb = limits.memory_mb * 1024
-    oom = any(m in stderr_tail for m in oom_markers) or outcome.max_rss_kb >= 0.97 * limit_kb
-    # A big process SIGKILLed without a timeout or output cut: the cgroup's OOM killer.
-    oom_killed = outcome.signal == signal.SIGKILL and outcome.max_rss_kb >= limit_kb // 2
-    if (oom or oom_killed) and outcome.exit_code != 0:
-        return Verdict.memory_limit_exceeded
-    # Over the limit is over the limit, however the program ended: the cgroup saw a
-    # process of the run OOM-killed, or one of its processes peaked above memory_mb.
-    if outcome.oom_killed or outcome.max_rss_kb > limit_kb:
+    if memory_exceeded(outcome, limits, oom_markers):
         return Verdict.memory_limit_exceeded
     if outcome.spawn_error or outcome.exit_code != 0:
         return Verdict.runtime_error

@@ -43,6 +43,7 @@ def _load(fd):
 BOOTSTRAP = LOADER + "_mods = _load(0)\nsys.modules['rlefrt.runner'].main(_mods)\n"
 
 _HEADER = struct.Struct(">I")
+MAX_REPLY = 1 << 30  # a batch's outputs and result channels, each capped in the runner
 
 
 def runtime_modules() -> list[list[str]]:
@@ -131,7 +132,7 @@ class RunnerClient:
         self.memory = memory
         self.margin = reply_margin_s
         self.jobs = 0
-        self._buf = b""
+        self._buf = bytearray()
 
     def start(self, config: dict[str, Any], timeout_s: float = 60.0) -> dict[str, Any]:
         self.transport.send(encode_frame({"modules": runtime_modules()}) + encode_frame(config))
@@ -187,13 +188,16 @@ class RunnerClient:
         return self.call({"op": "reset"}, timeout_s=10)
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
-        while len(self._buf) < n:
+        while len(self._buf) < n:  # a bytearray: growing it is linear, not quadratic
             self._buf += self.transport.recv(max(65536, n - len(self._buf)), deadline)
-        out, self._buf = self._buf[:n], self._buf[n:]
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
         return out
 
     def _read_frame(self, deadline: float) -> dict[str, Any]:
         (size,) = _HEADER.unpack(self._read_exact(4, deadline))
+        if size > MAX_REPLY:
+            raise SandboxError(f"runner sent a {size}-byte frame")
         reply = json.loads(self._read_exact(size, deadline))
         if not isinstance(reply, dict):
             raise SandboxError("runner sent a malformed frame")

@@ -333,3 +333,74 @@ def test_local_sandbox_does_not_see_usr_local(local_sandbox, exec_config):
     program = "import os\nprint(sorted(os.listdir('/usr')))\n"
     res = Runner(local_sandbox, exec_config)("python", program, [stdio("", "")])
     assert "local" not in res.tests[0].stdout
+
+
+# --- found by red-teaming the new runtime ----------------------------------------------
+FORGE = ("import sys, os, json\nf = sys._getframe()\nwhile f is not None:\n"
+         "    s = f.f_locals.get('spec')\n"
+         "    if isinstance(s, dict) and 'nonce' in s:\n"
+         "        os.write(3, json.dumps({'nonce': s['nonce'], 'status': 'passed',\n"
+         "                                'message': ''}).encode())\n"
+         "        os._exit(0)\n    f = f.f_back\n")
+
+
+def test_program_cannot_make_the_trusted_side_import_its_code(hostile_run):
+    """unittest.__main__ would discover tests from / and import /tmp and /work as
+    packages; pdb would read an rc file from HOME: neither is imported any more."""
+    code = (f"import types, os\nfor d in ('/tmp', '/work', '/work/run', os.getcwd()):\n"
+            f"    try: open(d + '/__init__.py', 'w').write({FORGE!r})\n"
+            "    except OSError: pass\n"
+            f"    try: open(d + '/.pdbrc', 'w').write('!' + {FORGE!r}.replace(chr(10), ';'))\n"
+            "    except OSError: pass\n"
+            "ut = types.ModuleType('unittest.__main__')\n"
+            "from pdb import run as g\n"
+            "def f(x):\n    return 42\n")
+    tests = [{"type": "assert", "code": "assert f(1) == 2\n"},
+             {"type": "assert", "code": "assert g('1') == 2\n"}]
+    res = hostile_run("python", code, tests)
+    assert all(t.verdict != Verdict.accepted for t in res.tests), res.feedback
+
+
+def test_stop_iteration_from_the_program_does_not_end_the_tests_loop(hostile_run):
+    tests = [{"type": "assert", "code": "assert all(map(lambda x: f(x) == 2 * x, [1, 2]))\n"},
+             {"type": "assert", "code": "for r in map(f, [1, 2]):\n    assert r == 2\n"}]
+    res = hostile_run("python", "def f(x):\n    raise StopIteration\n", tests)
+    assert all(t.verdict != Verdict.accepted for t in res.tests), res.feedback
+
+
+def test_changing_the_runners_limits_does_not_reach_later_jobs(hostile_run):
+    attack = ("import os, resource\n"
+              "for pid in (1, os.getppid()):\n"
+              "    for res, v in ((resource.RLIMIT_NOFILE, 200),\n"
+              "                   (resource.RLIMIT_FSIZE, 1 << 20), (resource.RLIMIT_NPROC, 5)):\n"
+              "        try: resource.prlimit(pid, res, (v, v))\n        except OSError: pass\n"
+              "    try: os.setpriority(os.PRIO_PROCESS, pid, 19)\n    except OSError: pass\n"
+              "print('x')\n")
+    hostile_run("python", attack, [stdio("", "x")])
+    for _ in range(3):  # whichever sandbox of the pool takes them
+        assert hostile_run("c", "#include <stdio.h>\nint main(){puts(\"ok\");}\n",
+                           [stdio("", "ok")]).verdict == Verdict.accepted
+        assert hostile_run("python", "print('ok')", [stdio("", "ok")]).verdict == \
+            Verdict.accepted
+
+
+def test_flooding_the_result_channel_is_the_programs_failure(hostile_run):
+    code = ("import os\ndef f(x):\n    for _ in range(40): os.write(3, b'7' * (1 << 20))\n"
+            "    os._exit(0)\n")
+    res = hostile_run("python", code, [{"type": "call", "entry_point": "f", "args": [1],
+                                        "expected": 7}])
+    assert res.verdict != Verdict.accepted
+
+
+def test_a_child_handed_to_the_fork_server_is_still_killed(hostile_run):
+    code = ("import ctypes, os, time\nlibc = ctypes.CDLL(None)\n"
+            "pid = libc.syscall(56, 0x8000 | 17, 0, 0, 0, 0)  # clone(CLONE_PARENT|SIGCHLD)\n"
+            "if pid == 0:\n    time.sleep(30); os._exit(0)\nprint('x')\n")
+    res = hostile_run("python", code, [stdio("", "x"), stdio("", "x")])
+    assert res.verdict == Verdict.accepted, res.feedback
+
+
+def test_small_memory_limits_judge_the_program_not_the_runner(hostile_run):
+    code = "#include <stdio.h>\nint main(){puts(\"ok\");}\n"
+    res = hostile_run("c", code, [stdio("", "ok")], limits={"memory_mb": 16})
+    assert res.verdict == Verdict.accepted, res.tests

@@ -5,7 +5,7 @@ import select
 import time
 
 STDERR_KEEP = 64 * 1024
-CHANNEL_KEEP = 64 << 20
+CHANNEL_KEEP = 8 << 20  # the host reads at most a few MB of a result (judge.py)
 
 
 class Capture:

@@ -68,9 +68,33 @@ def kill_all(keep, deadline_s=3.0, on_reaped=None):
         time.sleep(0.0001)  # SIGKILLed processes take a moment to become reapable
 
 
+def own_peak_kb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def children_cpu():
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
+
+
+RLIMITS = tuple(getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_"))
+
+
+def fingerprint(pid):
+    """A process's rlimits and scheduling, to tell whether someone changed them."""
+    try:
+        return (tuple(resource.prlimit(pid, r) for r in RLIMITS),
+                os.getpriority(os.PRIO_PROCESS, pid), tuple(sorted(os.sched_getaffinity(pid))),
+                os.sched_getscheduler(pid))
+    except OSError:
+        return None
 
 
 def open_pidfd(pid):

@@ -38,6 +38,8 @@ def reset(sb):
     left = rundir.empty(rundir.WORK) + rundir.wipe_scratch()
     state.remove_ipc()
     rundir.ensure_build()
+    if sb.tampered():
+        sb.dirty.append("the runner's limits or scheduling were changed")
     dirty, sb.dirty = sb.dirty, []
     if sb.zygote is None:
         sb.start_zygote()

@@ -60,7 +60,9 @@ def wait_exec(proc, cap, deadline):
     Popen's finaliser would reap it under us)."""
     status, rss, timed_out = _wait_exec(proc.pid, cap, deadline)
     proc.returncode = status
-    return status, rss, timed_out
+    # exec records the spawning process's peak as the child's: a peak no higher than
+    # ours is ours, not the program's (the memory cgroup, where there is one, decides)
+    return status, rss if rss > procs.own_peak_kb() else 0, timed_out
 
 
 def _wait_exec(pid, cap, deadline):
@@ -204,7 +206,7 @@ def run(sb, req):
         "max_rss_kb": rss,
         "timed_out": timed_out,
         "output_exceeded": cap.exceeded,
-        "oom_killed": None if oom0 is None or oom1 is None else oom1 > oom0,
+        "oom_killed": oom_killed(sb, oom0, oom1),
         "stdout": b64(cap.stdout()), "stderr": b64(cap.stderr()),
         "channel": b64(cap.channel()), "files": files,
     }
@@ -225,6 +227,15 @@ def execute(sb, req, cwd, cap, pipes, deadline):
     if zygote is None:
         return (*wait_exec(proc, cap, deadline), 0.0)
     return wait_forked(sb, zygote, proc, cap, deadline)
+
+
+def oom_killed(sb, before, after):
+    """True/False when the host bounds the sandbox's memory (False where its cgroup is
+    not readable from inside, as under gVisor: an over-limit program takes the sandbox
+    down and the host judges that); None when only rlimits bound it."""
+    if before is not None and after is not None:
+        return after > before
+    return False if sb.memory_bound else None
 
 
 def fetch(cwd, paths, cap):

@@ -23,6 +23,7 @@ class Sandbox:
         self.events = memcg.events_file(config.get("memcg"))
         self.zygote = None
         self.dirty = []
+        self.print = procs.fingerprint(os.getpid())
 
     # --- the fork server ---------------------------------------------------------------
     def start_zygote(self):
@@ -51,6 +52,13 @@ class Sandbox:
         z = self.zygote
         return z is not None and z.alive() and procs.state(z.pid) in ("S", "R")
 
+    def tampered(self):
+        """Whether a program changed the runner's or the fork server's limits or
+        scheduling (same uid: prlimit, setpriority, sched_setaffinity reach them)."""
+        if self.zygote is not None and procs.fingerprint(self.zygote.pid) != self.zygote.print:
+            self.stop_zygote()  # restarted on demand, from the runner's own settings
+        return procs.fingerprint(os.getpid()) != self.print
+
     def keep(self):
         return {self.zygote.pid} if self.zygote is not None and self.zygote.alive() else set()
 
@@ -69,7 +77,12 @@ class Sandbox:
         """Every process but us and a healthy fork server: killed, reaped, verified."""
         if self.zygote is not None and not self.zygote_ok():
             self.stop_zygote()
-        if not procs.kill_all(self.keep(), on_reaped=self.on_reaped):
+        if procs.kill_all(self.keep(), deadline_s=0.5, on_reaped=self.on_reaped):
+            return
+        # a zombie only the fork server can reap (a program's clone(CLONE_PARENT) child):
+        # the fork server goes too, so that its children come to us
+        self.stop_zygote()
+        if not procs.kill_all(set(), on_reaped=self.on_reaped):
             raise RuntimeError("processes survived SIGKILL")
         if self.zygote is not None and not self.zygote.alive():
             self.stop_zygote()  # died (or its pid was reused) while we killed
@@ -101,6 +114,7 @@ class Zygote:
     def __init__(self, proc, sock):
         self.proc, self.sock, self.pid = proc, sock, proc.pid
         self.start = procs.starttime(proc.pid)
+        self.print = procs.fingerprint(proc.pid)
         self.reader = framing.SocketReader(sock)
         self.reaped = False
 

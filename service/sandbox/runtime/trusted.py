@@ -21,7 +21,18 @@ import traceback
 from . import framing, values
 
 BUILTIN_NAMES = frozenset(dir(builtins))
-SKIP_MODULES = frozenset(["antigravity", "this", "__main__"])
+# The modules whose names (or plain attributes) a program may have the trusted side bind,
+# as a test reads them from the program's namespace (MBPP's `math.isclose` after the
+# program's `import math`). Only modules with no import-time behaviour: importing any
+# other module could run code the program chose (unittest.__main__, pdb's rc file...).
+SAFE_MODULES = frozenset([
+    "math", "cmath", "re", "string", "collections", "collections.abc", "itertools",
+    "functools", "operator", "heapq", "bisect", "json", "fractions", "decimal",
+    "statistics", "random", "datetime", "typing", "copy", "numbers", "array", "sys",
+    "time", "textwrap", "unicodedata", "hashlib", "struct", "enum", "dataclasses"])
+# Exceptions that steer the caller's control flow rather than report an error: a
+# StopIteration raised inside `map` would end the iteration, silently, as a pass.
+CONTROL_FLOW = (StopIteration, StopAsyncIteration)
 
 
 class ProgramGone(Exception):
@@ -93,7 +104,8 @@ def rebuilt(info):
     info = info if isinstance(info, dict) else {}
     name, message = info.get("type"), info.get("message")
     cls = getattr(builtins, name, None) if isinstance(name, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+    if not (isinstance(cls, type) and issubclass(cls, Exception)) or \
+            issubclass(cls, CONTROL_FLOW):
         cls = RuntimeError
     exc = cls(message if isinstance(message, str) else "")
     tb = info.get("traceback")
@@ -118,7 +130,7 @@ def bind(namespace, remote, exports, entry_point):
             continue
         if info.get("function") or name == entry_point:
             namespace[name] = proxy(remote, name)
-        elif isinstance(info.get("module"), str) and info["module"] not in SKIP_MODULES:
+        elif info.get("module") in SAFE_MODULES:
             try:
                 module = importlib.import_module(info["module"])
                 namespace[name] = getattr(module, info["attr"]) if "attr" in info else module
