@@ -76,14 +76,49 @@ def _close(a, b, atol):
             _close(x, y, atol) for x, y in zip(a, b))
     return a == b
 
+def _deep(v):
+    return tuple(_deep(x) for x in v) if isinstance(v, list) else v
+
 _ns = {{}}
 exec({reference!r}, _ns)
 _reference = _ns[{entry!r}]
+_convert = {convert}
 for _i, _args in enumerate(_json.loads({inputs!r})):
+    _args = _convert(_args)
     _want = _reference(*_copy.deepcopy(_args))
     _got = {entry}(*_copy.deepcopy(_args))
     assert _close(_got, _want, {atol!r}), f"input #{{_i}}: {{_args!r}}"[:500]
 '''
+
+
+# MBPP+ keeps its inputs as JSON: tuples, sets and complex numbers arrive as lists and
+# strings. evalplus turns them back per task before calling (mbpp_deserialize_inputs);
+# the same conversions, as expressions the trusted test process evaluates.
+_MBPP_PLUS_CONVERT: dict[str, tuple[int, ...]] = {
+    "lambda a: [tuple(x) for x in a]": (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424,
+                                        429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809),
+    "lambda a: [[tuple(x) for x in y] for y in a]": (63, 64, 70, 94, 120, 237, 272, 299, 400,
+                                                     409, 417, 438, 473, 614, 780),
+    "lambda a: [[tuple(x) for x in a[0]], a[1]]": (75, 413, 444, 753),
+    "lambda a: [a[0], tuple(a[1])]": (106, 750),
+    "lambda a: [[set(i) if isinstance(i, list) and i else {} for i in a[0]]]": (115,),
+    "lambda a: [float(a[0]), complex(a[1])]": (124,),
+    "lambda a: [tuple(a[0])] + a[1:]": (250, 307, 405, 446, 617, 720, 763, 808),
+    "lambda a: [tuple(tuple(x) for x in y) for y in a]": (259, 401, 445),
+    "lambda a: [tuple(tuple(i) if isinstance(i, list) else i for i in a[0])]": (278,),
+    "lambda a: [{k: tuple(v) for k, v in a[0].items()}] + a[1:]": (722,),
+    "lambda a: [complex(a[0])]": (252,),
+    "lambda a: list(_deep(a))": (580, 615, 791),
+}
+
+
+def _convert(task_id: str) -> str:
+    if task_id.startswith("Mbpp/"):
+        number = int(task_id.split("/")[1])
+        for expr, ids in _MBPP_PLUS_CONVERT.items():
+            if number in ids:
+                return expr
+    return "lambda a: a"
 
 
 def evalplus(row: dict[str, Any]) -> Task:
@@ -94,7 +129,8 @@ def evalplus(row: dict[str, Any]) -> Task:
     reference = setup + row["canonical_solution"]
     tests: list[Test] = [
         AssertTest(code=EVALPLUS_TEST.format(reference=reference, entry=entry, atol=atol,
-                                             inputs=json.dumps(_literal(row[key]))),
+                                             inputs=json.dumps(_literal(row[key])),
+                                             convert=_convert(str(row["task_id"]))),
                    setup=setup, entry_point=entry)
         for key in ("base_input", "plus_input")]
     return Task(str(row["task_id"]), tests, prefix=row["prompt"] if is_humaneval else "",
