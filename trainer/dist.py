@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -69,6 +70,29 @@ def shard(model: torch.nn.Module) -> None:
     for layer in decoder_layers(model):
         fully_shard(layer)
     fully_shard(model, reshard_after_forward=False)
+
+
+@contextmanager
+def gathered(models: Iterable[torch.nn.Module | None]) -> Iterator[None]:
+    """FSDP: whole weights for a phase without gradients (rollouts, old log-probs), so
+    that its forward passes need no collectives: ranks may then run different numbers
+    of them (generation lengths, turn counts). No-op for unsharded models."""
+    from torch.distributed.fsdp import FSDPModule
+
+    roots: list[Any] = [m for m in models if isinstance(m, FSDPModule)]
+    units: list[Any] = [u for m in roots for u in m.modules() if isinstance(u, FSDPModule)]
+    for root in roots:
+        root.set_reshard_after_forward(False)
+    for unit in units:
+        unit.unshard()
+    try:
+        yield
+    finally:
+        for unit in units:
+            unit.reshard()
+        for root in roots:  # as shard() left them: blocks reshard, the root stays gathered
+            root.set_reshard_after_forward(True)
+            root.set_reshard_after_forward(False, recurse=False)
 
 
 def full_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -109,9 +109,9 @@ class Setup:
         return model
 
     def shard(self) -> None:
-        if self.cfg.lora_r or self.cfg.async_rollouts:
-            raise ValueError("fsdp shards full fine-tuning: set lora_r=0 and "
-                             "async_rollouts=false")
+        if self.cfg.lora_r or self.cfg.async_rollouts or self.cfg.eval_every:
+            raise ValueError("fsdp shards full fine-tuning: set lora_r=0, "
+                             "async_rollouts=false and eval_every=0")
         for model in (self.model, self.ref, self.value):
             if model is not None:
                 dist.shard(model)
@@ -140,8 +140,10 @@ class Setup:
 
     def roll_out(self, policy: Policy, step: int) -> tuple[list[Episode], RolloutStats]:
         stats = RolloutStats()
-        episodes = run_episodes(self.sample(step), policy, self.client, self.cfg.max_turns,
-                                self.cfg.invalid_penalty, self.cfg.exec_retries, stats)
+        with dist.gathered([self.model]):
+            episodes = run_episodes(self.sample(step), policy, self.client,
+                                    self.cfg.max_turns, self.cfg.invalid_penalty,
+                                    self.cfg.exec_retries, stats)
         return episodes, stats
 
     def turn_ids(self, episodes: list[Episode]) -> tuple[list[list[int]], list[list[int]]]:

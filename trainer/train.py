@@ -66,7 +66,7 @@ class Trainer(Setup):
         prompts, responses = self.turn_ids(episodes)
 
         # 2. per-token log-probs of the rollout policy and the reference; per-turn KL
-        with torch.no_grad(), self.amp():
+        with torch.no_grad(), self.amp(), dist.gathered([self.model, self.ref, self.value]):
             logp_old, mask = self.batched_logprobs(self.model, prompts, responses)  # [N, L]
             logp_ref = self.ref_logprobs(prompts, responses)                        # [N, L]
         kl = ppo.response_logprob(logp_old, mask) - ppo.response_logprob(logp_ref, mask)  # [N]
@@ -76,9 +76,10 @@ class Trainer(Setup):
         # 3. advantages, one per turn
         if cfg.advantage == "ppo":  # a critic: per-turn values, KL-shaped rewards, GAE
             assert self.value is not None
-            with torch.no_grad(), self.amp():
+            with torch.no_grad(), self.amp(), dist.gathered([self.value]):
                 v_old = torch.cat([self.value(prompts[i:i + cfg.minibatch], self.pad_id)
-                                   for i in range(0, len(prompts), cfg.minibatch)])  # [N]
+                                   for i in range(0, len(prompts), cfg.minibatch)]
+                                  or [torch.zeros(0, device=self.device)])          # [N]
             shaped = outcome - cfg.beta * kl                                        # [N]
             returns, adv = ppo.per_turn(ppo.returns_advantages, idx, len(episodes),
                                         cfg.max_turns, shaped, v_old, cfg.gamma, cfg.lam)
@@ -124,6 +125,9 @@ class Trainer(Setup):
                 self.opt.zero_grad()
                 tokens = max(1, sum(len(responses[i]) for i in b))
                 for part in self.micro(b):  # gradient accumulation over micro-batches
+                    if not part:  # fsdp: this rank has fewer; a zero-weight pass
+                        self.idle_pass(self.model)
+                        continue
                     width = max(len(responses[i]) for i in part)
                     with self.amp():
                         lp, m = token_logprobs(self.model, [prompts[i] for i in part],
@@ -140,6 +144,9 @@ class Trainer(Setup):
                 if self.value is not None and self.vopt is not None:
                     self.vopt.zero_grad()
                     for part in self.micro(b):
+                        if not part:
+                            self.idle_pass(self.value)
+                            continue
                         with self.amp():
                             v = self.value([prompts[i] for i in part], self.pad_id)
                         v_loss = ppo.value_loss(v, v_old[part], returns[part], cfg.value_clip)
@@ -151,8 +158,21 @@ class Trainer(Setup):
                 "approx_kl": sum(kls) / max(1, len(kls))}
 
     def micro(self, batch: list[int]) -> list[list[int]]:
+        """Micro-batches; under fsdp every rank runs as many passes (each pass gathers
+        shards), padded with empty ones."""
         size = self.cfg.micro_batch or max(1, len(batch))
-        return [batch[i:i + size] for i in range(0, len(batch), size)]
+        parts = [batch[i:i + size] for i in range(0, len(batch), size)]
+        if self.sharded:
+            parts += [[]] * (dist.agreed_max(len(parts), self.device) - len(parts))
+        return parts
+
+    def idle_pass(self, model: torch.nn.Module) -> None:
+        """A forward and backward that changes nothing, matching other ranks' collectives."""
+        one = [[self.pad_id]]
+        with self.amp():
+            out = (model(one, self.pad_id) if model is self.value else
+                   token_logprobs(model, one, one, self.pad_id, self.device)[0])
+        (out.sum() * 0).backward()
 
     def optimise(self, params: list[torch.nn.Parameter], opt: torch.optim.Optimizer) -> None:
         dist.average_grads(params)  # no-op on one process
