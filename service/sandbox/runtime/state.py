@@ -10,7 +10,6 @@ import subprocess
 
 from . import framing, limits, memcg, procs, rundir
 
-
 # What the fork server loads: a smaller interpreter forks faster (much faster under gVisor)
 ZYGOTE_MODULES = ("framing", "limits", "values", "program", "trusted", "zygote")
 
