@@ -4,7 +4,8 @@ The runner is PID 1 of the sandbox's pid namespace, so every orphan is reparente
 it. After each run it SIGKILLs every process but itself and the fork server, zombies
 included (a zombie thread-group leader whose other threads still run is alive in all but
 name, and killing its pid kills the group), reaps them, and checks that no task is left.
-CPU time of everything it reaps is counted through RUSAGE_CHILDREN.
+The CPU time of everything it reaps counts in the run (the fork server's own excepted:
+it holds every earlier run's).
 """
 
 import os
@@ -35,16 +36,16 @@ def all_pids():
 
 
 def reap(on_reaped=None):
-    """Reap every child that has exited; on_reaped(pid, status) for each."""
+    """Reap every child that has exited; on_reaped(pid, status, cpu seconds) for each."""
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, ru = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
         if on_reaped is not None:
-            on_reaped(pid, status)
+            on_reaped(pid, status, ru.ru_utime + ru.ru_stime)
 
 
 def kill_all(keep, deadline_s=3.0, on_reaped=None):
@@ -77,11 +78,6 @@ def own_peak_kb():
     except (OSError, ValueError, IndexError):
         pass
     return 0
-
-
-def children_cpu():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 RLIMITS = tuple(getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_"))

@@ -58,11 +58,12 @@ def spawn_exec(sb, req, cwd, stdin, out_w, err_w):
 def wait_exec(proc, cap, deadline):
     """(status, maxrss, timed_out) of a direct child, reaped here (and marked so, or
     Popen's finaliser would reap it under us)."""
-    status, rss, timed_out = _wait_exec(proc.pid, cap, deadline)
+    status, ru, timed_out = _wait_exec(proc.pid, cap, deadline)
     proc.returncode = status
     # exec records the spawning process's peak as the child's: a peak no higher than
     # ours is ours, not the program's (the memory cgroup, where there is one, decides)
-    return status, rss if rss > procs.own_peak_kb() else 0, timed_out
+    rss = ru.ru_maxrss if ru.ru_maxrss > procs.own_peak_kb() else 0
+    return status, rss, timed_out, ru.ru_utime + ru.ru_stime
 
 
 def _wait_exec(pid, cap, deadline):
@@ -72,13 +73,13 @@ def _wait_exec(pid, cap, deadline):
         while True:
             got, status, ru = os.wait4(pid, os.WNOHANG)
             if got:
-                return status, ru.ru_maxrss, timed_out
+                return status, ru, timed_out
             now = time.monotonic()
             if cap.exceeded or now >= deadline:
                 timed_out = not cap.exceeded
                 kill_group(pid)
                 _, status, ru = os.wait4(pid, 0)
-                return status, ru.ru_maxrss, timed_out
+                return status, ru, timed_out
             cap.pump(deadline - now if pidfd is not None else min(0.002, deadline - now),
                      pidfd)
     finally:
@@ -175,7 +176,7 @@ def exec_argv(req):
 def run(sb, req):
     lim = req["limits"]
     t0 = time.monotonic()
-    cpu0, oom0 = procs.children_cpu(), sb.oom_kills()
+    sb.reaped_cpu, oom0 = 0.0, sb.oom_kills()
     try:
         cwd = prepare(req)
     except rundir.RunDirError as e:
@@ -202,7 +203,7 @@ def run(sb, req):
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "wall_time_s": round(wall, 6),
-        "cpu_time_s": round(own_cpu + procs.children_cpu() - cpu0, 6),
+        "cpu_time_s": round(own_cpu + sb.reaped_cpu, 6),
         "max_rss_kb": rss,
         "timed_out": timed_out,
         "output_exceeded": cap.exceeded,
@@ -225,7 +226,7 @@ def execute(sb, req, cwd, cap, pipes, deadline):
         sb.stop_zygote()
         return signal.SIGKILL, 0, False, 0.0
     if zygote is None:
-        return (*wait_exec(proc, cap, deadline), 0.0)
+        return wait_exec(proc, cap, deadline)
     return wait_forked(sb, zygote, proc, cap, deadline)
 
 

@@ -26,6 +26,8 @@ class Sandbox:
         self.events = memcg.events_file(config.get("memcg"))
         self.zygote = None
         self.dirty = []
+        self.reaped_cpu = 0.0
+        self.old_zygotes = set()
         self.print = procs.fingerprint(os.getpid())
 
     # --- the fork server ---------------------------------------------------------------
@@ -49,6 +51,8 @@ class Sandbox:
     def stop_zygote(self):
         if self.zygote is not None:
             self.zygote.stop()
+            if not self.zygote.reaped:
+                self.old_zygotes.add(self.zygote.pid)
             self.zygote = None
 
     def zygote_ok(self):
@@ -66,9 +70,13 @@ class Sandbox:
     def keep(self):
         return {self.zygote.pid} if self.zygote is not None and self.zygote.alive() else set()
 
-    def on_reaped(self, pid, status):
+    def on_reaped(self, pid, status, cpu):
         if self.zygote is not None and pid == self.zygote.pid:
             self.zygote.reaped = True  # its pid may be reused now: never spare it again
+        elif pid in self.old_zygotes:
+            self.old_zygotes.discard(pid)  # holds every earlier run's CPU: not this run's
+        else:
+            self.reaped_cpu += cpu  # an orphan of the run: its CPU is the run's
 
     def ensure_zygote(self):
         if not self.zygote_ok():
