@@ -90,20 +90,20 @@ class Sandbox:
         if self.zygote is not None and not self.zygote_ok():
             self.stop_zygote()
         if procs.kill_all(self.keep(), deadline_s=0.5, on_reaped=self.on_reaped):
+            if self.zygote is not None and not self.zygote.alive():
+                self.stop_zygote()  # died (or its pid was reused) while we killed
             return
         # a zombie only the fork server can reap (a program's clone(CLONE_PARENT) child):
         # the fork server goes too, so that its children come to us
         self.stop_zygote()
         if not procs.kill_all(set(), on_reaped=self.on_reaped):
             raise RuntimeError("processes survived SIGKILL")
-        if self.zygote is not None and not self.zygote.alive():
-            self.stop_zygote()  # died (or its pid was reused) while we killed
 
     def wipe(self):
+        """Scratch space after a run (its SysV objects went first: runs.run, reset)."""
         left = rundir.wipe_scratch()
         if left:
             self.dirty.append("cannot wipe %s" % ", ".join(left[:5]))
-        remove_ipc()
 
     def settle(self):
         self.kill_rest()
