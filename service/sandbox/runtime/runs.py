@@ -56,8 +56,8 @@ def spawn_exec(sb, req, cwd, stdin, out_w, err_w):
 
 
 def wait_exec(proc, cap, deadline):
-    """(status, maxrss, timed_out) of a direct child, reaped here (and marked so, or
-    Popen's finaliser would reap it under us)."""
+    """(status, maxrss, timed_out, cpu) of a direct child, reaped here (and marked so,
+    or Popen's finaliser would reap it under us)."""
     status, ru, timed_out = _wait_exec(proc.pid, cap, deadline)
     proc.returncode = status
     # exec records the spawning process's peak as the child's: a peak no higher than
@@ -146,7 +146,7 @@ def finished(zygote, timed_out):
 
 
 def start(sb, req, cwd, stdin, pipes):
-    """Spawn the run; (pid, forked zygote or None)."""
+    """Spawn the run: (the zygote's child pid, the zygote), or (the Popen, None)."""
     (out_r, out_w), (err_r, err_w), (chan_r, chan_w) = pipes
     kind = req.get("kind", "exec")
     table = sb.table(req["limits"])
